@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine:
+#   make book   build the book, executing every notebook with its default parameters (CPU: minutes)
+#   make test   unit tests, every notebook in smoke mode, and a smoke build of the book
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ssv-installed
+SMOKE_OUT := _build/smoke
+
+.PHONY: setup book test lint clean-book clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	@touch $(STAMP)
+
+# The real book: notebooks run with their defaults; outputs are cached in _build/.jupyter_cache.
+book: $(STAMP)
+	SSV_SMOKE=0 $(BIN)/jupyter-book build . --path-output .
+	@echo "Open _build/html/index.html"
+
+# Smoke runs write under $(SMOKE_OUT) only, so smoke outputs never reach the real book.
+test: $(STAMP)
+	SSV_SMOKE=1 SSV_SMOKE_BOOK_OUT=$(SMOKE_OUT) $(BIN)/python -m pytest tests notebooks --nbmake \
+		--nbmake-timeout=900 -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ssvlib tests
+
+clean-book:
+	rm -rf _build
+
+clean: clean-book
+	rm -rf $(VENV) .pytest_cache .ruff_cache

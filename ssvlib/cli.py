@@ -1,0 +1,89 @@
+"""The `ssv` command: data set-up, checks and benchmarks from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _synth(args: argparse.Namespace) -> int:
+    """ssv data synth ROOT: write the built-in dataset in UCF-101's layout."""
+    from .data.synthetic import generate
+
+    root = generate(Path(args.root), seed=args.seed)
+    print(json.dumps({"root": str(root), "seed": args.seed}))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """ssv data check ROOT: one JSON object; non-zero exit when a video is missing or unreadable."""
+    from .data.ucf101 import UCF101Error, check_root
+
+    try:
+        report = check_root(args.root, split=args.split, backend=args.backend)
+    except UCF101Error as err:
+        print(f"ssv data check: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(report))
+    return 1 if report["missing"] or report["unreadable"] else 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    """ssv data download ROOT: fetch and extract UCF-101 (resumable)."""
+    from .data.download import download_ucf101
+
+    root = download_ucf101(Path(args.root), videos=not args.splits_only)
+    print(json.dumps({"root": str(root)}))
+    return 0
+
+
+def _bench_decode(args: argparse.Namespace) -> int:
+    """ssv bench decode ROOT: one JSON line comparing whole-video decoding with ssvlib's reader."""
+    from .bench import bench_decode
+
+    print(json.dumps(bench_decode(args.root, repeats=args.repeats, backend=args.backend,
+                                  limit=args.limit)))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of `ssv`."""
+    top = argparse.ArgumentParser(prog="ssv", description=__doc__)
+    groups = top.add_subparsers(dest="group", required=True)
+
+    data = groups.add_parser("data", help="set up and check datasets").add_subparsers(
+        dest="command", required=True)
+    synth = data.add_parser("synth", help="generate the built-in dataset in UCF-101's layout")
+    synth.add_argument("root", help="folder to write (it will hold UCF-101/ and ucfTrainTestlist/)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(run=_synth)
+    check = data.add_parser("check", help="validate a UCF-101 root before a long run")
+    check.add_argument("root", help="folder holding UCF-101/ and ucfTrainTestlist/")
+    check.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
+    check.add_argument("--backend", default="auto", choices=("auto", "decord", "pyav"))
+    check.set_defaults(run=_check)
+    download = data.add_parser("download", help="download and extract UCF-101 (about 6.5 GB)")
+    download.add_argument("root", help="folder to hold UCF-101/ and ucfTrainTestlist/")
+    download.add_argument("--splits-only", action="store_true", help="only the split files")
+    download.set_defaults(run=_download)
+
+    bench = groups.add_parser("bench", help="benchmarks").add_subparsers(dest="command", required=True)
+    decode = bench.add_parser("decode", help="VCOP-shaped samples: whole-video decoding vs ssvlib")
+    decode.add_argument("root", help="folder searched for .avi videos")
+    decode.add_argument("--repeats", type=int, default=3)
+    decode.add_argument("--backend", default="auto", choices=("auto", "decord", "pyav"))
+    decode.add_argument("--limit", type=int, default=None, help="use at most this many videos")
+    decode.set_defaults(run=_bench_decode)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `ssv` console script."""
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,471 @@
+"""Download UCF-101 from the UCF CRCV site, check it against a sha256 manifest, and extract it.
+
+The videos come as one RAR archive (about 6.5 GB), the split files as a small zip. Downloads stream
+to ``<file>.part`` and resume with an HTTP Range request after a cut, so an interrupted run picks up
+where it stopped. After a complete download the file's size and sha256 go into
+``root/.ssv-manifest.json``; a later run checks the archive against it before extracting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+import rarfile
+from tqdm.auto import tqdm
+
+URL_VIDEOS = "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar"
+URL_SPLITS = "https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip"
+MANIFEST_NAME = ".ssv-manifest.json"
+MARKER_PREFIX = ".ssv-extracted-"
+CHUNK = 1 << 20
+
+RAR_TOOL_HELP = (
+    "rarfile needs an external tool to read compressed RAR members, and none of unrar, unar, 7z, "
+    "7zz or bsdtar was found on PATH. Install one, for example: `sudo apt-get install unar` "
+    "(Debian/Ubuntu), `brew install carlocab/personal/unrar` (macOS), or "
+    "`conda install -c conda-forge unrar`; then rerun."
+)
+
+
+class DownloadError(RuntimeError):
+    """A download failed or a downloaded file does not match what the server or manifest said."""
+
+
+class ArchiveError(RuntimeError):
+    """An archive cannot be extracted safely (unsafe member, missing tool, unknown format)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloading
+# ---------------------------------------------------------------------------------------------
+
+
+def download_file(
+    url: str,
+    dest: str | Path,
+    *,
+    progress: bool = True,
+    timeout: float = 60.0,
+    retries: int = 3,
+) -> Path:
+    """Stream `url` to `dest` through `dest.part`, resuming with HTTP Range after a cut.
+
+    Returns `dest` at once when it already exists. The byte count is checked against the
+    Content-Length / Content-Range the server announced; `dest.part` is renamed to `dest` only when
+    complete. After `retries` failed resumes a DownloadError is raised and the `.part` is kept, so
+    calling again continues from where it stopped.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    last_error: Exception | None = None
+    for _ in range(retries + 1):
+        try:
+            _download_attempt(url, part, progress=progress, timeout=timeout)
+        except _Incomplete as err:
+            last_error = err
+            continue
+        part.replace(dest)
+        return dest
+    have = part.stat().st_size if part.exists() else 0
+    raise DownloadError(
+        f"download of {url} stopped early ({last_error}); the {have} bytes received are kept in "
+        f"{part}. Rerun the same call to resume from there, or delete {part} to start over."
+    )
+
+
+class _Incomplete(Exception):
+    """Internal: one attempt ended before the announced number of bytes arrived."""
+
+
+@dataclass
+class _Response:
+    """What one GET told us: the stream, where its bytes start and the full size (None: unknown)."""
+
+    stream: http.client.HTTPResponse
+    start: int
+    total: int | None
+
+
+def _download_attempt(url: str, part: Path, *, progress: bool, timeout: float) -> None:
+    """Fetch the rest of `url` into `part` once; raise _Incomplete when the body ends early."""
+    offset = part.stat().st_size if part.exists() else 0
+    try:
+        resp = _open(url, offset, timeout)
+    except _RangeRefused as refused:
+        if refused.total == offset:  # the .part already holds the whole file
+            return
+        part.unlink()
+        raise _Incomplete(f"the server refused to resume at byte {offset}; restarting") from None
+    with resp.stream:
+        if resp.start > offset:  # a range that would leave a hole: start over
+            part.unlink()
+            raise _Incomplete(f"the server answered from byte {resp.start}, not {offset}")
+        offset = resp.start  # 0 when the server ignored Range and sent the whole file (200)
+        if resp.total is not None:
+            _check_free_space(part, resp.total - offset)
+        with open(part, "r+b" if part.exists() else "wb") as out:
+            out.seek(offset)
+            out.truncate()
+            got = _copy_stream(resp.stream, out, offset, resp.total, progress, part.name)
+    if resp.total is not None and got != resp.total:
+        raise _Incomplete(f"received {got} of the {resp.total} bytes announced")
+
+
+class _RangeRefused(Exception):
+    """Internal: the server answered 416 to a Range request; `total` is its size (None: unknown)."""
+
+    def __init__(self, total: int | None):
+        super().__init__(total)
+        self.total = total
+
+
+def _open(url: str, offset: int, timeout: float) -> _Response:
+    """GET `url`, asking for the bytes from `offset` on when offset > 0."""
+    headers = {"User-Agent": "ssvlib", "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        stream = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http(s) only)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and offset:
+            match = re.match(r"bytes \*/(\d+)", err.headers.get("Content-Range") or "")
+            err.close()
+            raise _RangeRefused(int(match.group(1)) if match else None) from None
+        raise DownloadError(f"{url} answered HTTP {err.code} {err.reason}; check the URL") from err
+    except (urllib.error.URLError, OSError) as err:
+        raise DownloadError(
+            f"cannot reach {url} ({err}). Check your connection; if the site's certificate or "
+            f"the network blocks the download, fetch the file with a browser, put it where "
+            f"this function would write it, and rerun."
+        ) from err
+    start, total = _parse_range(stream)
+    return _Response(stream, start, total)
+
+
+def _parse_range(stream: http.client.HTTPResponse) -> tuple[int, int | None]:
+    """Return (first byte in the body, full file size or None) from the response headers."""
+    length = stream.headers.get("Content-Length")
+    if stream.status == 206:
+        match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", stream.headers.get("Content-Range", ""))
+        if match is None:
+            raise DownloadError(f"{stream.url} sent 206 without a valid Content-Range header")
+        start = int(match.group(1))
+        total = None if match.group(3) == "*" else int(match.group(3))
+        if total is None and length is not None:
+            total = start + int(length)
+        return start, total
+    return 0, (int(length) if length is not None else None)
+
+
+def _copy_stream(
+    stream: IO[bytes], out: IO[bytes], offset: int, total: int | None, progress: bool, name: str
+) -> int:
+    """Copy `stream` into `out` with a progress bar; return the byte count `out` then holds."""
+    got = offset
+    with tqdm(
+        total=total,
+        initial=offset,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=name.removesuffix(".part"),
+        disable=not progress,
+    ) as bar:
+        while True:
+            try:
+                chunk = stream.read(CHUNK)
+            except (http.client.IncompleteRead, OSError) as err:  # cut or timeout mid-body
+                if isinstance(err, http.client.IncompleteRead) and err.partial:
+                    out.write(err.partial)
+                    got += len(err.partial)
+                break
+            if not chunk:
+                break
+            out.write(chunk)
+            got += len(chunk)
+            bar.update(len(chunk))
+    return got
+
+
+def _check_free_space(path: Path, needed: int) -> None:
+    """Raise a DownloadError when the disk holding `path` has less than `needed` bytes free."""
+    free = shutil.disk_usage(path.parent).free
+    if needed > free:
+        raise DownloadError(
+            f"{path.name} needs {needed / 1e9:.2f} GB more but {path.parent} has only "
+            f"{free / 1e9:.2f} GB free; free some space or choose another root"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifest
+# ---------------------------------------------------------------------------------------------
+
+
+def sha256_file(path: str | Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(root: str | Path) -> dict[str, dict]:
+    """Return the manifest of `root` (file name -> {'size', 'sha256'}); empty when there is none."""
+    path = Path(root) / MANIFEST_NAME
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DownloadError(f"{path} is not valid JSON ({err}); delete it and rerun") from err
+
+
+def add_to_manifest(root: str | Path, path: str | Path) -> dict:
+    """Record the size and sha256 of `path` (a file inside `root`) in the manifest; return it."""
+    root, path = Path(root), Path(path)
+    entry = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    manifest = read_manifest(root)
+    manifest[path.name] = entry
+    tmp = root / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp.replace(root / MANIFEST_NAME)
+    return entry
+
+
+def verify_manifest(root: str | Path, names: Iterable[str] | None = None) -> list[str]:
+    """Check files listed in the manifest (or only `names`) against their size and sha256.
+
+    Returns one line per problem, naming the file and the fix. Listed files that are absent are
+    not problems: an archive may be deleted once it is extracted.
+    """
+    root = Path(root)
+    manifest = read_manifest(root)
+    problems = []
+    for name in manifest if names is None else names:
+        path = root / name
+        if name not in manifest or not path.exists():
+            continue
+        want = manifest[name]
+        size = path.stat().st_size
+        if size != want["size"]:
+            problems.append(
+                f"{path}: {size} bytes, but the manifest recorded {want['size']} after the "
+                f"download (truncated or corrupted); delete it and rerun the download"
+            )
+        elif sha256_file(path) != want["sha256"]:
+            problems.append(
+                f"{path}: sha256 differs from the one recorded after the download (corrupted); "
+                f"delete it and rerun the download"
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Member:
+    """One archive entry: its stored name, what it is, and how to open its bytes."""
+
+    name: str
+    is_dir: bool
+    is_link: bool
+    open: Callable[[], IO[bytes]]
+
+
+def extract_archive(archive: str | Path, dest: str | Path) -> list[Path]:
+    """Extract a .zip or .rar into `dest` and return the paths written.
+
+    Every member is checked before anything is written: absolute paths, `..` and symlinks are
+    refused with an ArchiveError naming the member. A marker file in `dest` records a finished
+    extraction, so a second call returns the same list without extracting again.
+    """
+    archive, dest = Path(archive), Path(dest)
+    if not archive.is_file():
+        raise ArchiveError(f"archive {archive} does not exist; download it first")
+    dest.mkdir(parents=True, exist_ok=True)
+    marker = dest / (MARKER_PREFIX + archive.name)
+    if marker.exists():
+        return [dest / rel for rel in json.loads(marker.read_text())]
+    with _open_archive(archive) as members:
+        targets = [_safe_target(dest, m.name, archive) for m in members]
+        for member in members:
+            if member.is_link:
+                raise ArchiveError(
+                    f"{archive}: member {member.name!r} is a symbolic link; refusing to extract "
+                    f"links (they can point outside {dest}). Is this the right archive?"
+                )
+        written = [_write_member(m, t, archive) for m, t in zip(members, targets, strict=True)]
+    marker.write_text(json.dumps([p.relative_to(dest).as_posix() for p in written], indent=0))
+    return written
+
+
+def _safe_target(dest: Path, name: str, archive: Path) -> Path:
+    """Return where member `name` goes inside `dest`, or raise when it would land outside."""
+    clean = name.replace("\\", "/")
+    parts = PurePosixPath(clean).parts
+    bad = (
+        clean.startswith("/")
+        or re.match(r"^[A-Za-z]:", clean) is not None
+        or ".." in parts
+        or not parts
+    )
+    target = dest.joinpath(*parts) if parts else dest
+    root = dest.resolve()
+    if not bad and not (target.resolve() == root or target.resolve().is_relative_to(root)):
+        bad = True
+    if bad:
+        raise ArchiveError(
+            f"{archive}: member {name!r} would be written outside {dest} (absolute path, '..' or "
+            "a link on the way); refusing to extract this archive. Is it the right file?"
+        )
+    return target
+
+
+def _write_member(member: _Member, target: Path, archive: Path) -> Path:
+    """Write one member (a folder or a file) to `target`, through a temporary name."""
+    if member.is_dir:
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".ssv-tmp")
+    try:
+        with member.open() as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+    except Exception as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, rarfile.RarCannotExec):
+            raise ArchiveError(f"{archive}: cannot read {member.name!r}. {RAR_TOOL_HELP}") from err
+        raise ArchiveError(
+            f"{archive}: member {member.name!r} cannot be read ({err}); the archive is probably "
+            f"corrupted: delete {archive} and rerun the download"
+        ) from err
+    tmp.replace(target)
+    return target
+
+
+@contextmanager
+def _open_archive(archive: Path) -> Iterator[list[_Member]]:
+    """Open a zip or rar archive and yield its members; close it afterwards."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as handle:
+            yield [_zip_member(handle, info) for info in handle.infolist()]
+        return
+    if not (archive.suffix.lower() == ".rar" or rarfile.is_rarfile(archive)):
+        raise ArchiveError(f"{archive} is neither a zip nor a rar archive; cannot extract it")
+    try:
+        handle = rarfile.RarFile(archive)
+    except rarfile.Error as err:
+        raise ArchiveError(
+            f"{archive} is not a readable RAR archive ({err}); delete it and rerun the download"
+        ) from err
+    with handle:
+        infos = handle.infolist()
+        if any(i.is_file() and i.compress_type != rarfile.RAR_M0 for i in infos):
+            require_rar_tool()
+        yield [_rar_member(handle, info) for info in infos]
+
+
+def _zip_member(handle: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Member:
+    """Describe one zip entry; a symlink is a member whose Unix mode says S_IFLNK."""
+    is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+    return _Member(info.filename, info.is_dir(), is_link, lambda: handle.open(info))
+
+
+def _rar_member(handle, info) -> _Member:
+    """Describe one rar entry; RAR5 hard links and file copies count as links."""
+    is_link = info.is_symlink() or getattr(info, "file_redir", None) is not None
+    return _Member(info.filename, info.is_dir(), is_link, lambda: handle.open(info))
+
+
+def require_rar_tool() -> None:
+    """Raise an ArchiveError with install instructions when rarfile finds no unpacking tool."""
+    try:
+        rarfile.tool_setup()
+    except rarfile.RarCannotExec as err:
+        raise ArchiveError(RAR_TOOL_HELP) from err
+
+
+# ---------------------------------------------------------------------------------------------
+# UCF-101
+# ---------------------------------------------------------------------------------------------
+
+
+def download_ucf101(
+    root: str | Path,
+    *,
+    videos: bool = True,
+    splits: bool = True,
+    url_videos: str = URL_VIDEOS,
+    url_splits: str = URL_SPLITS,
+    progress: bool = True,
+) -> Path:
+    """Download and extract UCF-101 into `root`, leaving `root/UCF-101/` and `root/ucfTrainTestlist/`.
+
+    Safe to rerun: an extracted archive is skipped, a cut download resumes, and an archive already
+    in `root` (downloaded before, or by hand) is checked against the manifest before extraction.
+    The archives stay in `root`; delete them after extraction to save about 6.5 GB.
+    """
+    root = Path(root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    jobs = [(url_splits, "ucfTrainTestlist")] if splits else []
+    jobs += [(url_videos, "UCF-101")] if videos else []
+    for url, folder in jobs:
+        _fetch_and_extract(root, url, folder, progress=progress)
+    return root
+
+
+def _fetch_and_extract(root: Path, url: str, folder: str, *, progress: bool) -> None:
+    """Bring one archive into `root` (download or verify) and extract it; check `folder` appears."""
+    name = archive_name(url)
+    archive = root / name
+    marker = root / (MARKER_PREFIX + name)
+    if marker.exists():
+        if (root / folder).is_dir():
+            return
+        marker.unlink()  # the extracted folder was removed: extract again
+    downloaded = not archive.exists()
+    if downloaded:
+        download_file(url, archive, progress=progress)
+        add_to_manifest(root, archive)
+    problems = verify_manifest(root, [name])
+    if problems:
+        raise DownloadError("\n".join(problems))
+    extract_archive(archive, root)
+    if not (root / folder).is_dir():
+        raise ArchiveError(
+            f"{archive} was extracted but {root / folder} did not appear; is {url} the right "
+            f"archive? Expected it to hold a top-level folder {folder!r}."
+        )
+    if not downloaded and name not in read_manifest(root):
+        add_to_manifest(root, archive)
+
+
+def archive_name(url: str) -> str:
+    """Return the file name a URL points at ('.../UCF101.rar' -> 'UCF101.rar')."""
+    name = os.path.basename(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+    if not name:
+        raise ValueError(f"url={url!r} does not end in a file name; give the archive's full URL")
+    return name

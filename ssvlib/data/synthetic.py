@@ -1,0 +1,803 @@
+"""The built-in dataset: ten motion classes rendered as small XviD videos in the UCF-101 layout.
+
+Every default run of the book trains on this dataset, so it is designed for one property:
+**the class is carried by motion, not by appearance.**
+
+- Appearance belongs to the *group* (UCF-101's "same actor and scene"): the background texture,
+  its colours and lighting, the object's shape, colours and size are drawn once per group and
+  shared by every class of that group. A single frame therefore says little about the class.
+- Motion belongs to the *video*: every position, speed, phase, event time, direction and the
+  camera pan are drawn per video. In particular every cue to the direction of time is drawn per
+  video, never per group (a group-wide pan direction would let a network read time's arrow off
+  the texture).
+- Five classes have a visible arrow of time (a ball that bounces lower and lower, an object that
+  shatters, a blot that spreads, a slide that stops, a tank that fills); five look the same
+  played backwards, in distribution (pendulum, projectile, glide, orbit, spin). No class is
+  another class reversed, and no periodic motion repeats within 64 frames.
+
+`generate(root)` writes `root/UCF-101/<Class>/v_<Class>_gXX_cYY.avi` and
+`root/ucfTrainTestlist/{classInd,trainlist0N,testlist0N}.txt` exactly as UCF-101 extracts, plus
+`root/synthetic.json` (the settings). `builtin_root()` does that once into the cache.
+Everything is a pure function of the seed: the same seed gives the same pixels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ssvlib import config
+
+VERSION = 1
+"""Bumped whenever the generator's output changes, so a cache never serves stale videos."""
+
+FPS = 25
+GOP_SIZE = 12
+TEST_GROUPS_PER_SPLIT = 7  # of 25 groups: split 1 tests groups 1-7, split 2 8-14, split 3 15-21
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One motion class: its name, a one-line description and whether it looks the same reversed."""
+
+    name: str
+    description: str
+    time_symmetric: bool
+
+
+CLASSES: dict[str, ClassSpec] = {
+    spec.name: spec
+    for spec in [
+        ClassSpec("BounceToRest", "a ball is dropped and bounces lower each time until it rests", False),
+        ClassSpec("Fill", "drops fall from above and a tank of liquid fills up", False),
+        ClassSpec("Glide", "the object crosses at constant velocity in a random direction", True),
+        ClassSpec("Orbit", "the object circles a centre, slowly, clockwise or anticlockwise", True),
+        ClassSpec("Pendulum", "the object swings on an invisible string, slowly", True),
+        ClassSpec("Projectile", "the object flies a parabola, left or right, no bounce", True),
+        ClassSpec("Shatter", "the object falls, hits the floor and breaks into scattering pieces", False),
+        ClassSpec("SlideToRest", "the object slides along the floor, slowing down to a stop", False),
+        ClassSpec("Spin", "the object turns in place, slowly, clockwise or anticlockwise", True),
+        ClassSpec("Spread", "the object appears as a dot and spreads, its growth slowing down", False),
+    ]
+}
+"""The classes, in classInd.txt order (alphabetical, as in UCF-101)."""
+
+SHAPES = ("disk", "square", "triangle", "hexagon", "ellipse", "rhombus")
+_SHAPE_REACH = {"disk": 1.0, "square": 1.17, "triangle": 1.51, "hexagon": 1.1, "ellipse": 1.25, "rhombus": 1.4}
+TEXTURES = ("blobs", "stripes", "checker", "bricks", "grain")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What `generate` makes: frame size, groups, clips per (class, group) and frames per clip."""
+
+    height: int = 64
+    width: int = 80
+    groups: int = 25
+    clips_per_group: tuple[int, int] = (2, 4)
+    frames: tuple[int, int] = (64, 112)
+
+    def __post_init__(self) -> None:
+        if self.height < 24 or self.width < 24:
+            raise ValueError(f"frame size {self.height}x{self.width} is too small; use at least 24x24")
+        if self.height % 2 or self.width % 2:
+            raise ValueError(f"frame size {self.height}x{self.width} must be even (yuv420p); use e.g. 64x80")
+        if self.groups < 4:
+            raise ValueError(f"groups={self.groups} is too few: each of 3 splits needs test and train groups; use >= 4")
+        lo, hi = self.clips_per_group
+        if not 1 <= lo <= hi <= 99:
+            raise ValueError(f"clips_per_group={self.clips_per_group} must be (min, max) with 1 <= min <= max <= 99")
+        lo, hi = self.frames
+        if not 16 <= lo <= hi:
+            raise ValueError(f"frames={self.frames} must be (min, max) with 16 <= min <= max")
+
+
+# ----------------------------------------------------------------------------------------------
+# Appearance (per group)
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """What a group looks like: background canvas, object shape, colours, size and light."""
+
+    background: np.ndarray  # (H + 2 pad, W + 2 pad, 3) float32 in [0, 1]
+    pad: int
+    shape: str
+    fill: np.ndarray  # (3,) colours in [0, 1]
+    outline: np.ndarray
+    mark: np.ndarray
+    radius: float  # object size in pixels (about the radius of a disk of the same area)
+    light: np.ndarray  # (2,) unit vector: direction the light comes from, in the image
+
+
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    """An RGB colour in [0, 1] from hue, saturation and value in [0, 1]."""
+    hsv = np.array([[[h * 180.0, s * 255.0, v * 255.0]]], dtype=np.float32)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255.0
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Gaussian-blurred white noise rescaled to [0, 1]."""
+    noise = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), sigma)
+    noise -= noise.min()
+    return noise / max(float(noise.max()), 1e-6)
+
+
+def _texture(rng: np.random.Generator, kind: str, shape: tuple[int, int], unit: float) -> np.ndarray:
+    """A (h, w) float32 texture in [0, 1]; `unit` scales its features with the frame size."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, np.pi)
+    u = xx * np.cos(angle) + yy * np.sin(angle)
+    v = -xx * np.sin(angle) + yy * np.cos(angle)
+    wobble = _smooth_noise(rng, shape, 3 * unit)
+    if kind == "blobs":
+        tex = 0.6 * _smooth_noise(rng, shape, rng.uniform(2, 4) * unit) + 0.4 * wobble
+    elif kind == "stripes":
+        period = rng.uniform(7, 13) * unit
+        tex = 0.5 + 0.5 * np.sin(2 * np.pi * u / period + 4 * wobble)
+    elif kind == "checker":
+        cell = rng.uniform(6, 11) * unit
+        tex = ((np.floor(u / cell) + np.floor(v / cell)) % 2) * 0.7 + 0.3 * wobble
+    elif kind == "bricks":
+        bh = rng.uniform(5, 9) * unit
+        bw = bh * rng.uniform(1.6, 2.4)
+        row = np.floor(yy / bh)
+        col = np.floor((xx + (row % 2) * bw / 2) / bw)
+        shade = rng.random((int(row.max()) + 2, int(col.max()) + 2)).astype(np.float32)
+        tex = 0.25 + 0.6 * shade[row.astype(int), col.astype(int)]
+        mortar = (yy % bh < 1.0) | ((xx + (row % 2) * bw / 2) % bw < 1.0)
+        tex = np.where(mortar, 0.0, tex) + 0.15 * wobble
+    else:  # grain: fine noise stretched along one direction
+        fine = rng.standard_normal(shape).astype(np.float32)
+        kernel = np.zeros((9, 9), np.float32)
+        kernel[4, :] = 1.0 / 9.0
+        rot = cv2.getRotationMatrix2D((4, 4), np.degrees(angle), 1.0)
+        kernel = cv2.warpAffine(kernel, rot, (9, 9))
+        fine = cv2.filter2D(fine, -1, kernel / max(kernel.sum(), 1e-6))
+        tex = 0.5 + 0.35 * fine / max(float(fine.std()), 1e-6) * 0.5 + 0.3 * (wobble - 0.5)
+    return np.clip(tex, 0.0, 1.0).astype(np.float32)
+
+
+def _contrasting_colour(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A saturated fill colour whose every channel is near 0 or 1, and a mark colour opposite it."""
+    bits = rng.permutation([b for b in range(8)])[0]
+    pattern = np.array([(bits >> i) & 1 for i in range(3)], dtype=np.float32)
+    fill = np.where(pattern > 0, rng.uniform(0.82, 1.0, 3), rng.uniform(0.0, 0.18, 3))
+    mark = np.where(pattern > 0, rng.uniform(0.0, 0.15, 3), rng.uniform(0.85, 1.0, 3))
+    return fill.astype(np.float32), mark.astype(np.float32)
+
+
+def group_appearance(seed: int, group: int, height: int, width: int) -> Appearance:
+    """The look shared by every video of one group (texture, colours, light, object)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0, group]))
+    unit = min(height, width) / 64.0
+    pad = int(np.ceil(0.25 * width)) + 4
+    canvas = (height + 2 * pad, width + 2 * pad)
+    tex = _texture(rng, str(rng.choice(TEXTURES)), canvas, unit)
+    # low-saturation palette around mid grey, so a saturated object with a dark outline stands out
+    base = rng.uniform(0.38, 0.62)
+    c1 = _hsv(rng.random(), rng.uniform(0.1, 0.4), base - rng.uniform(0.1, 0.18))
+    c2 = _hsv(rng.random(), rng.uniform(0.1, 0.4), base + rng.uniform(0.1, 0.18))
+    background = c1 * (1 - tex[..., None]) + c2 * tex[..., None]
+    angle = rng.uniform(0, 2 * np.pi)
+    light = np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
+    yy, xx = np.mgrid[0 : canvas[0], 0 : canvas[1]].astype(np.float32)
+    gradient = ((xx - canvas[1] / 2) * light[0] + (yy - canvas[0] / 2) * light[1]) / max(canvas)
+    background *= (1 - rng.uniform(0.0, 0.35) * gradient)[..., None] * rng.uniform(0.85, 1.15)
+    fill, mark = _contrasting_colour(rng)
+    outline = np.full(3, 0.04, np.float32) if fill.mean() > 0.3 else np.full(3, 0.95, np.float32)
+    return Appearance(
+        background=np.clip(background, 0, 1).astype(np.float32),
+        pad=pad,
+        shape=str(rng.choice(SHAPES)),
+        fill=fill,
+        outline=outline,
+        mark=mark,
+        radius=float(rng.uniform(0.13, 0.17) * min(height, width)),
+        light=light,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Shapes: signed distance functions of unit-sized shapes (negative inside)
+
+
+def _sdf(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Signed distance (in object units) from points to a shape of about unit radius."""
+    if shape == "disk":
+        return np.hypot(x, y) - 1.0
+    if shape == "square":
+        qx, qy = np.abs(x) - 0.72, np.abs(y) - 0.72
+        return np.hypot(np.maximum(qx, 0), np.maximum(qy, 0)) + np.minimum(np.maximum(qx, qy), 0) - 0.15
+    if shape == "ellipse":
+        a, b = 1.25, 0.8
+        return (np.hypot(x / a, y / b) - 1.0) * b
+    if shape == "rhombus":
+        a, b = 1.4, 0.95
+        return (np.abs(x) / a + np.abs(y) / b - 1.0) * (a * b / np.hypot(a, b))
+    if shape == "hexagon":
+        kx, ky, kz, r = -0.866025404, 0.5, 0.577350269, 0.95
+        px, py = np.abs(x), np.abs(y)
+        dot = np.minimum(kx * px + ky * py, 0.0)
+        px, py = px - 2 * dot * kx, py - 2 * dot * ky
+        px = px - np.clip(px, -kz * r, kz * r)
+        py = py - r
+        return np.hypot(px, py) * np.sign(py)
+    if shape == "triangle":
+        r, k = 1.3, np.sqrt(3.0)
+        px, py = np.abs(x) - r, -y + r / k
+        flip = px + k * py > 0
+        px, py = np.where(flip, (px - k * py) / 2, px), np.where(flip, (-k * px - py) / 2, py)
+        px = px - np.clip(px, -2 * r, 0.0)
+        return -np.hypot(px, py) * np.sign(py)
+    raise ValueError(f"shape={shape!r} is not one of {SHAPES}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Tracks: where an object (or a piece of it) is in every frame
+
+
+@dataclass
+class Track:
+    """An object's pose in every frame: centre (x, y) in pixels, angle, scale and visibility."""
+
+    x: np.ndarray
+    y: np.ndarray
+    angle: np.ndarray
+    scale: np.ndarray
+    visible: np.ndarray
+    sector: tuple[float, float] | None = None  # keep only this angular slice (a shattered piece)
+    anchor: tuple[float, float] = (0.0, 0.0)  # the shape point (object units) placed at (x, y)
+
+
+def _track(n: int, x, y, angle=0.0, scale=1.0, visible=True, **kw) -> Track:
+    """A Track with every field broadcast to n frames."""
+
+    def full(v, dtype=np.float32):
+        return np.broadcast_to(np.asarray(v, dtype=dtype), (n,)).copy()
+
+    return Track(full(x), full(y), full(angle), full(scale), full(visible, bool), **kw)
+
+
+@dataclass
+class Liquid:
+    """A liquid surface: level (pixels from the top) per frame and a travelling wave."""
+
+    level: np.ndarray
+    amplitude: float
+    wavelength: float
+    speed: float  # pixels per frame, signed
+    phase: float
+
+
+@dataclass
+class Scene:
+    """Everything that moves in one video, in world pixels (the frame at mid-clip is the origin)."""
+
+    tracks: list[Track] = field(default_factory=list)
+    liquid: Liquid | None = None
+
+
+def _bodies(
+    p: np.ndarray,
+    v: np.ndarray,
+    t_start: float,
+    n: int,
+    g: float,
+    floor: np.ndarray,
+    restitution: float,
+    friction: float,
+    walls: tuple[float, float] | None = None,
+    substeps: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate point bodies under gravity with a bouncy floor: x, y of shape (n, k) for frames 0..n-1.
+
+    `p`, `v` are (k, 2) positions and velocities at time `t_start` (may be negative); before it the
+    bodies are held still. They bounce off the floor with `restitution`, lose `friction` of their
+    horizontal speed per frame while touching it, and bounce off the optional `walls` (x_min, x_max).
+    """
+    out = np.zeros((n, len(p), 2))
+    for body in range(len(p)):  # plain floats: much faster than numpy for a handful of bodies
+        x, y = float(p[body, 0]), float(p[body, 1])
+        vx, vy = float(v[body, 0]), float(v[body, 1])
+        ground = float(floor[body])
+        t = float(t_start)
+        for frame in range(n):
+            while t < frame:
+                step = min(1.0 / substeps, frame - t)
+                vy += g * step
+                x, y = x + vx * step, y + vy * step
+                if y >= ground:
+                    y, vy = ground, (0.0 if vy * restitution < 2 * g else -vy * restitution)
+                    vx *= (1 - friction) ** step
+                if walls is not None and not walls[0] <= x <= walls[1]:
+                    x = 2 * walls[0] - x if x < walls[0] else 2 * walls[1] - x
+                    vx = -vx
+                t += step
+            out[frame, body] = x, y
+    return out[..., 0], out[..., 1]
+
+
+def _motion_bounce(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """A ball dropped from a height, bouncing lower each time and rolling to rest."""
+    floor = h - rng.uniform(0.04, 0.15) * h - r
+    drop = rng.uniform(0.45, 0.75) * h
+    g = rng.uniform(0.12, 0.2) * h / 64
+    t0 = rng.uniform(-0.12, 0.12) * n
+    p = np.array([[rng.uniform(0.25, 0.75) * w, floor - drop]])
+    v = np.array([[rng.choice([-1, 1]) * rng.uniform(0.15, 0.5) * w / 80, rng.uniform(-0.5, 0.0)]])
+    x, y = _bodies(p, v, t0, n, g, np.array([floor]), rng.uniform(0.55, 0.72), 0.03, walls=(r, w - r))
+    x, y = x[:, 0], y[:, 0]
+    angle = rng.uniform(0, 2 * np.pi) + (x - x[0]) / r  # rolling
+    return Scene([_track(n, x, y, angle)])
+
+
+def _motion_shatter(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """An object is dropped, hits the floor and breaks into pieces that scatter and come to rest."""
+    frames = np.arange(n, dtype=np.float64)
+    floor = h - rng.uniform(0.04, 0.15) * h - 0.4 * r  # where the pieces' centres come to rest
+    y_hit = floor - 0.6 * r
+    g = rng.uniform(0.12, 0.2) * h / 64
+    drop = rng.uniform(0.35, 0.6) * h
+    t_hit = rng.uniform(0.15, 0.5) * n
+    fall = np.clip(frames - (t_hit - np.sqrt(2 * drop / g)), 0, None)
+    x0 = rng.uniform(0.3, 0.7) * w
+    theta = rng.uniform(0, 2 * np.pi)
+    whole = _track(n, x0, y_hit - drop + 0.5 * g * fall**2, theta, visible=frames < t_hit)
+    k = int(rng.integers(4, 7))
+    fractions = np.cumsum(np.r_[0.0, rng.dirichlet(np.full(k, 6.0))])
+    edges = rng.uniform(0, 2 * np.pi) + 2 * np.pi * fractions  # piece boundaries, object frame
+    mids = (edges[:-1] + edges[1:]) / 2
+    anchors = 0.55 * np.stack([np.cos(mids), np.sin(mids)], 1)  # piece centres, object units
+    out = np.stack([np.cos(mids + theta), np.sin(mids + theta)], 1)  # outward, world frame
+    start = np.array([x0, y_hit]) + 0.55 * r * out
+    vel = out * rng.uniform(0.6, 1.6, (k, 1)) * h / 64
+    vel[:, 1] -= rng.uniform(0.8, 1.8, k) * h / 64  # kicked upwards by the impact
+    px, py = _bodies(start, vel, t_hit, n, g, np.full(k, floor), 0.3, 0.15)
+    spin = rng.uniform(-0.15, 0.15, k)
+    after = frames >= t_hit
+    tracks = [whole]
+    for i in range(k):
+        moving = np.clip(np.r_[0, np.hypot(np.diff(px[:, i]), np.diff(py[:, i]))], 0, 1)
+        angle = theta + np.cumsum(spin[i] * moving * after)
+        sector = (float(edges[i]), float(edges[i + 1]))
+        anchor = (float(anchors[i, 0]), float(anchors[i, 1]))
+        tracks.append(_track(n, px[:, i], py[:, i], angle, visible=after, sector=sector, anchor=anchor))
+    return Scene(tracks)
+
+
+def _motion_spread(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """The object appears as a dot and grows, ever more slowly (like an ink blot spreading)."""
+    frames = np.arange(n, dtype=np.float64)
+    t0 = rng.uniform(-0.15, 0.35) * n
+    tau = rng.uniform(0.2, 0.4) * n
+    final = rng.uniform(1.25, 1.7)
+    age = np.maximum(frames - t0, 0)
+    scale = final * (1 - np.exp(-age / tau))
+    x = rng.uniform(0.3, 0.7) * w
+    y = rng.uniform(0.35, 0.65) * h
+    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi), scale, visible=scale > 0.04)])
+
+
+def _motion_slide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """The object slides along the floor under friction, slowing down to a stop."""
+    frames = np.arange(n, dtype=np.float64)
+    floor = h - rng.uniform(0.04, 0.15) * h - 0.8 * r
+    duration = rng.uniform(0.35, 0.6) * n  # from first frame of motion to rest
+    t_rest = rng.uniform(0.35, 0.8) * n
+    distance = rng.uniform(0.45, 0.75) * w
+    v0 = 2 * distance / duration
+    direction = rng.choice([-1, 1])
+    remaining = np.maximum(t_rest - frames, 0)  # time left until rest
+    x_rest = w / 2 + direction * rng.uniform(0.05, 0.25) * w
+    x = x_rest - direction * (v0 / duration / 2) * remaining**2
+    return Scene([_track(n, x, floor, rng.uniform(0, 2 * np.pi))])
+
+
+def _motion_fill(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """Drops fall from above into a tank whose liquid level rises with a rippling surface."""
+    frames = np.arange(n, dtype=np.float64)
+    bottom = h * rng.uniform(0.9, 1.0)
+    rise = rng.uniform(0.4, 0.6) * h
+    start = rng.uniform(0.0, 0.2) * h
+    level = bottom - start - rise * frames / n
+    liquid = Liquid(level, rng.uniform(0.8, 1.6) * h / 64, rng.uniform(0.3, 0.5) * w,
+                    rng.choice([-1, 1]) * rng.uniform(0.3, 0.8), rng.uniform(0, 2 * np.pi))
+    g = rng.uniform(0.12, 0.2) * h / 64
+    x_stream = rng.uniform(0.25, 0.75) * w
+    period = rng.uniform(5, 8)
+    drops = []
+    for t_spawn in np.arange(-rng.uniform(0, period) - 20, n, period):
+        age = frames - t_spawn
+        y = -0.3 * r + 1.0 * age + 0.5 * g * age**2
+        visible = (age >= 0) & (y < level)
+        if visible.any():
+            x = x_stream + rng.normal(0, 0.03 * w)
+            drops.append(_track(n, x, y, rng.uniform(0, 2 * np.pi), 0.35, visible))
+    return Scene(drops, liquid)
+
+
+def _motion_glide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """The object crosses at constant velocity in a random direction."""
+    frames = np.arange(n, dtype=np.float64)
+    heading = rng.uniform(0, 2 * np.pi)
+    speed = rng.uniform(0.6, 1.1) * min(h, w) / 64
+    t_mid = rng.uniform(0.35, 0.65) * n
+    cx, cy = rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h
+    x = cx + np.cos(heading) * speed * (frames - t_mid)
+    y = cy + np.sin(heading) * speed * (frames - t_mid)
+    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi))])
+
+
+def _motion_orbit(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """The object circles a centre (period 110-180 frames) in a random direction."""
+    frames = np.arange(n, dtype=np.float64)
+    radius = rng.uniform(0.22, 0.32) * min(h, w)
+    cx, cy = w / 2 + rng.uniform(-0.1, 0.1) * w, h / 2 + rng.uniform(-0.05, 0.05) * h
+    phase = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(110, 180)
+    x, y = cx + radius * np.cos(phase), cy + radius * np.sin(phase)
+    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi))])
+
+
+def _motion_pendulum(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """The object swings on an invisible string (period 90-150 frames)."""
+    frames = np.arange(n, dtype=np.float64)
+    pivot_x, pivot_y = rng.uniform(0.35, 0.65) * w, rng.uniform(-0.4, 0.05) * h
+    length = rng.uniform(0.6, 0.78) * h - pivot_y
+    amplitude = rng.uniform(0.35, 0.65)
+    swing = amplitude * np.sin(2 * np.pi * frames / rng.uniform(90, 150) + rng.uniform(0, 2 * np.pi))
+    x, y = pivot_x + length * np.sin(swing), pivot_y + length * np.cos(swing)
+    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi) - swing)])
+
+
+def _motion_projectile(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """The object flies a parabola through the frame, left or right, its apex at a random time."""
+    frames = np.arange(n, dtype=np.float64)
+    t_apex = rng.uniform(0.3, 0.7) * n
+    y_apex = rng.uniform(0.15, 0.35) * h
+    longest = max(t_apex, n - t_apex)  # leaves the frame (bottom) at about the far end of the clip
+    g = 2 * (1.1 * h - y_apex) / longest**2 * rng.uniform(0.85, 1.1)
+    vx = rng.choice([-1, 1]) * rng.uniform(0.7, 1.0) * w / n
+    x = w / 2 + rng.uniform(-0.1, 0.1) * w + vx * (frames - t_apex)
+    y = y_apex + 0.5 * g * (frames - t_apex) ** 2
+    angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * rng.uniform(0.01, 0.04) * frames
+    return Scene([_track(n, x, y, angle)])
+
+
+def _motion_spin(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """The object turns in place, one turn per 80-150 frames, in a random direction."""
+    frames = np.arange(n, dtype=np.float64)
+    x, y = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
+    angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(80, 150)
+    return Scene([_track(n, x, y, angle)])
+
+
+MOTIONS: dict[str, Callable[[np.random.Generator, int, int, int, float], Scene]] = {
+    "BounceToRest": _motion_bounce,
+    "Fill": _motion_fill,
+    "Glide": _motion_glide,
+    "Orbit": _motion_orbit,
+    "Pendulum": _motion_pendulum,
+    "Projectile": _motion_projectile,
+    "Shatter": _motion_shatter,
+    "SlideToRest": _motion_slide,
+    "Spin": _motion_spin,
+    "Spread": _motion_spread,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _camera(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
+    """Per-frame camera offsets (n, 2): still half the time, else a slow pan in a random direction."""
+    if rng.random() < 0.5:
+        return np.zeros((n, 2))
+    heading = rng.uniform(0, 2 * np.pi)
+    speed = rng.uniform(0.1, 0.3) * width / 80
+    frames = np.arange(n) - (n - 1) / 2
+    return np.array([np.cos(heading), np.sin(heading)])[None, :] * speed * frames[:, None]
+
+
+def _backgrounds(look: Appearance, offsets: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The background seen through the moving camera: (n, H, W, 3) float32, sub-pixel panned."""
+    if not offsets.any():
+        crop = look.background[look.pad : look.pad + height, look.pad : look.pad + width]
+        return np.repeat(crop[None], len(offsets), axis=0)
+    out = np.empty((len(offsets), height, width, 3), np.float32)
+    for i, (dx, dy) in enumerate(offsets):
+        shift = np.float32([[1, 0, -(look.pad + dx)], [0, 1, -(look.pad + dy)]])
+        out[i] = cv2.warpAffine(
+            look.background, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
+    return out
+
+
+def _draw_liquid(frames: np.ndarray, look: Appearance, liquid: Liquid, offsets: np.ndarray) -> None:
+    """Tint everything below the (rippling) liquid surface, in place."""
+    n, height, width, _ = frames.shape
+    xs = np.arange(width)[None, :] + offsets[:, :1]  # world x of every column, (n, W)
+    t = np.arange(n)[:, None]
+    phase = 2 * np.pi * (xs - liquid.speed * t) / liquid.wavelength + liquid.phase
+    surface = liquid.level[:, None] + liquid.amplitude * np.sin(phase) - offsets[:, 1:]  # (n, W)
+    depth = (np.arange(height)[None, :, None] - surface[:, None, :]).astype(np.float32)
+    body = np.clip(depth + 0.5, 0, 1)[..., None]
+    film = np.clip(1.5 - np.abs(depth), 0, 1)[..., None]  # a bright line on the surface
+    frames *= 1 - 0.55 * body
+    frames += 0.55 * body * look.fill
+    frames[:] = frames * (1 - 0.6 * film) + 0.6 * film * np.clip(look.fill + 0.35, 0, 1)
+
+
+def _reach(look: Appearance, track: Track) -> np.ndarray:
+    """Per frame, how far (pixels) from its centre a track's drawing can extend."""
+    return look.radius * track.scale * (_SHAPE_REACH[look.shape] + np.hypot(*track.anchor)) + 2
+
+
+def _draw_track(frames: np.ndarray, look: Appearance, track: Track, offsets: np.ndarray) -> None:
+    """Composite one object (or piece) into the frames, in place, frame by frame in small windows."""
+    _, height, width, _ = frames.shape
+    reach = _reach(look, track)
+    cx, cy = track.x - offsets[:, 0], track.y - offsets[:, 1]  # screen pixels
+    inside = (cx + reach > 0) & (cx - reach < width) & (cy + reach > 0) & (cy - reach < height)
+    idx = np.flatnonzero(track.visible & inside)
+    if len(idx) == 0:
+        return
+    span = 2 * int(np.ceil(reach[idx].max())) + 2
+    x0 = np.floor(cx[idx]).astype(int) - span // 2
+    y0 = np.floor(cy[idx]).astype(int) - span // 2
+    grid = np.arange(span)
+    sel = (slice(None), None, None)
+    dx = ((x0[:, None] + grid)[:, None, :] - cx[idx][sel]).astype(np.float32)
+    dy = ((y0[:, None] + grid)[:, :, None] - cy[idx][sel]).astype(np.float32)
+    size = (look.radius * track.scale[idx])[sel].astype(np.float32)  # pixels per object unit
+    cos, sin = np.cos(track.angle[idx])[sel], np.sin(track.angle[idx])[sel]
+    lx = (cos * dx + sin * dy) / size + track.anchor[0]  # object coordinates
+    ly = (-sin * dx + cos * dy) / size + track.anchor[1]
+    dist = _sdf(look.shape, lx, ly) * size  # pixels
+    edge = np.clip(0.5 - dist, 0, 1)
+    inner = np.clip(0.5 - (dist + max(1.0, 0.12 * look.radius)), 0, 1)
+    dot = np.clip(0.5 - (np.hypot(lx - 0.42, ly + 0.1) - 0.3) * size, 0, 1) * inner
+    if track.sector is not None:  # keep the points whose angle is within the slice
+        start, end = track.sector
+        mid, half = (start + end) / 2, (end - start) / 2
+        along = lx * np.cos(mid) + ly * np.sin(mid)
+        across = -lx * np.sin(mid) + ly * np.cos(mid)
+        keep = np.abs(np.arctan2(across, along)) < half
+        edge, inner, dot = edge * keep, inner * keep, dot * keep
+    light = 1 + 0.25 * np.clip(-(dx * look.light[0] + dy * look.light[1]) / (1.2 * size), -1, 1)
+    colour = look.outline * (edge - inner)[..., None]
+    colour += np.clip(look.fill * light[..., None], 0, 1) * (inner - dot)[..., None]
+    colour += look.mark * dot[..., None]
+    keep = 1 - edge[..., None]
+    for i, (f, x, y) in enumerate(zip(idx, x0, y0)):  # plain slices: far faster than fancy indexing
+        xa, xb, ya, yb = max(x, 0), min(x + span, width), max(y, 0), min(y + span, height)
+        if xa >= xb or ya >= yb:
+            continue
+        window = frames[f, ya:yb, xa:xb]
+        local = (i, slice(ya - y, yb - y), slice(xa - x, xb - x))
+        window *= keep[local]
+        window += colour[local]
+
+
+def render(look: Appearance, scene: Scene, offsets: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Draw a scene through a camera: (n, H, W, 3) uint8 RGB frames."""
+    frames = _backgrounds(look, offsets, height, width)
+    if scene.liquid is not None:
+        _draw_liquid(frames, look, scene.liquid, offsets)
+    for track in scene.tracks:
+        _draw_track(frames, look, track, offsets)
+    frames *= 255
+    frames += 0.5
+    return np.clip(frames, 0, 255, out=frames).astype(np.uint8)
+
+
+def _video_rng(seed: int, label: int, group: int, clip: int) -> np.random.Generator:
+    """The random stream of one video: independent of every other video and of generation order."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 1, label, group, clip]))
+
+
+def render_video(
+    class_name: str, group: int = 1, clip: int = 1, seed: int = 0, settings: Settings | None = None
+) -> np.ndarray:
+    """The frames of one built-in video, (T, H, W, 3) uint8 RGB, exactly as `generate` encodes them."""
+    settings = settings or Settings()
+    config.check_choice("class_name", class_name, CLASSES)
+    label = list(CLASSES).index(class_name)
+    rng = _video_rng(seed, label, group, clip)
+    n = int(rng.integers(settings.frames[0], settings.frames[1] + 1))
+    look = group_appearance(seed, group, settings.height, settings.width)
+    scale = rng.uniform(0.9, 1.1)  # small per-video size jitter around the group's object
+    scene = MOTIONS[class_name](rng, n, settings.height, settings.width, look.radius * scale)
+    for track in scene.tracks:
+        track.scale *= scale
+    offsets = _camera(rng, n, settings.width)
+    return render(look, scene, offsets, settings.height, settings.width)
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing the dataset
+
+
+def write_avi(path: Path, frames: np.ndarray, fps: int = FPS) -> None:
+    """Encode RGB frames as XviD (MPEG-4 part 2) in AVI, keyframe every 12 frames, high quality."""
+    import av
+
+    with av.open(str(path), "w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=fps, options={"qmin": "2", "qmax": "4"})
+        stream.codec_context.codec_tag = "XVID"
+        stream.codec_context.gop_size = GOP_SIZE
+        stream.codec_context.thread_count = 1  # deterministic output
+        stream.bit_rate = 2_000_000
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def _video_name(class_name: str, group: int, clip: int) -> str:
+    """The UCF-101 relative path of one video, e.g. 'Spin/v_Spin_g08_c01.avi'."""
+    return f"{class_name}/v_{class_name}_g{group:02d}_c{clip:02d}.avi"
+
+
+def clip_counts(seed: int, settings: Settings) -> dict[tuple[str, int], int]:
+    """How many clips each (class, group) has: drawn per class and group from the seed."""
+    lo, hi = settings.clips_per_group
+    counts = {}
+    for label, name in enumerate(CLASSES):
+        for group in range(1, settings.groups + 1):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 2, label, group]))
+            counts[name, group] = int(rng.integers(lo, hi + 1))
+    return counts
+
+
+def split_test_groups(split: int, groups: int) -> range:
+    """The groups a split tests on: 1-7, 8-14, 15-21 of 25 (scaled down for fewer groups)."""
+    block = max(1, groups * TEST_GROUPS_PER_SPLIT // 25)
+    return range((split - 1) * block + 1, split * block + 1)
+
+
+def _write_split_files(folder: Path, names: list[str], groups: int) -> None:
+    """classInd.txt, trainlist0N.txt and testlist0N.txt (N = 1, 2, 3), CRLF line ends."""
+    folder.mkdir(parents=True)
+    labels = {cls: i + 1 for i, cls in enumerate(CLASSES)}
+    lines = [f"{i} {cls}" for cls, i in labels.items()]
+    (folder / "classInd.txt").write_bytes("".join(f"{line}\r\n" for line in lines).encode())
+    for split in (1, 2, 3):
+        tested = split_test_groups(split, groups)
+        train = [f"{n} {labels[n.split('/')[0]]}" for n in names if _group_of(n) not in tested]
+        test = [n for n in names if _group_of(n) in tested]
+        for kind, rows in (("train", train), ("test", test)):
+            text = "".join(f"{row}\r\n" for row in rows)
+            (folder / f"{kind}list0{split}.txt").write_bytes(text.encode())
+
+
+def _group_of(name: str) -> int:
+    """The group number in a name like 'Spin/v_Spin_g08_c01.avi'."""
+    return int(name.rsplit("_g", 1)[1][:2])
+
+
+def generate(
+    root: str | Path,
+    seed: int = 0,
+    *,
+    height: int = 64,
+    width: int = 80,
+    groups: int = 25,
+    clips_per_group: tuple[int, int] = (2, 4),
+    frames: tuple[int, int] = (64, 112),
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write the built-in dataset under `root` in the UCF-101 layout; returns `root`.
+
+    The files are written to a temporary sibling folder which is renamed to `root` only once
+    complete, so an interrupted run never leaves a half dataset that looks finished.
+    """
+    from tqdm import tqdm
+
+    root = Path(root).expanduser()
+    settings = Settings(height, width, groups, tuple(clips_per_group), tuple(frames))
+    if _occupied(root) and not overwrite:
+        raise FileExistsError(
+            f"{root} already exists and is not empty; delete it, pick another folder or pass overwrite=True"
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    try:
+        counts = clip_counts(seed, settings)
+        names = [_video_name(c, g, k) for (c, g), m in counts.items() for k in range(1, m + 1)]
+        names.sort(key=lambda n: (list(CLASSES).index(n.split("/")[0]), n))
+        started = time.perf_counter()
+        for name in tqdm(names, desc=f"built-in dataset (seed {seed})", unit="video", disable=not progress):
+            cls, group, clip = name.split("/")[0], _group_of(name), int(name[-6:-4])
+            video = render_video(cls, group, clip, seed, settings)
+            (tmp / "UCF-101" / cls).mkdir(parents=True, exist_ok=True)
+            write_avi(tmp / "UCF-101" / name, video)
+        _write_split_files(tmp / "ucfTrainTestlist", names, groups)
+        info = {"version": VERSION, "seed": seed, "settings": asdict(settings), "videos": len(names),
+                "seconds": round(time.perf_counter() - started, 1),
+                "classes": {c.name: asdict(c) for c in CLASSES.values()}}
+        (tmp / "synthetic.json").write_text(json.dumps(info, indent=1))
+        _move_into_place(tmp, root, overwrite)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _occupied(path: Path) -> bool:
+    """True when the path exists and is not an empty folder."""
+    return path.exists() and (not path.is_dir() or any(path.iterdir()))
+
+
+def _move_into_place(tmp: Path, root: Path, overwrite: bool) -> None:
+    """Rename the finished folder to `root` (replacing an old one if asked)."""
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    old = None
+    if overwrite and root.exists():
+        old = root.with_name(f".{root.name}.old-{os.getpid()}")
+        root.rename(old)
+    os.rename(tmp, root)  # atomic; fails if another process put a dataset there meanwhile
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_info(root: str | Path) -> dict | None:
+    """The settings a generated dataset was made with (its synthetic.json), or None."""
+    path = Path(root) / "synthetic.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (POSIX flock; a no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: rely on the atomic rename alone
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def builtin_root(seed: int = 0, root: str | Path | None = None, *, progress: bool = True) -> Path:
+    """The built-in dataset's root folder, generated on first use (default settings).
+
+    Lives in `config.cache_dir() / f"builtin-v{VERSION}-seed{seed}"` unless `root` is given.
+    Two processes calling this at once generate it once: the second waits for the first.
+    """
+    root = Path(root).expanduser() if root is not None else config.cache_dir() / f"builtin-v{VERSION}-seed{seed}"
+    if _complete(root, seed):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(root.with_name(f".{root.name}.lock")):
+        if not _complete(root, seed):
+            try:
+                generate(root, seed, progress=progress)
+            except OSError:
+                if not _complete(root, seed):  # not a lost race: a real error
+                    raise
+    return root
+
+
+def _complete(root: Path, seed: int) -> bool:
+    """True when `root` holds a finished dataset made by this generator version and seed."""
+    info = read_info(root)
+    return info is not None and info.get("version") == VERSION and info.get("seed") == seed

@@ -1,0 +1,1 @@
+"""Pretext tasks: one module per paper, plus the permutation helpers they share."""

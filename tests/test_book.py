@@ -1,0 +1,32 @@
+"""The book builds in smoke mode with Sphinx warnings as errors, and never where `make book` writes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_smoke_book_builds_without_warnings(tmp_path):
+    out = Path(os.environ.get("SSV_SMOKE_BOOK_OUT") or tmp_path).resolve()
+    assert out != REPO, "the smoke build must not write where `make book` does"
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    env = {**os.environ, "SSV_SMOKE": "1"}
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(REPO), "--path-output", str(out), "-W", "-n",
+         "--keep-going"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
+    html = out / "_build" / "html"
+    for page in ("book/intro.html", "book/background.html", "book/bibliography.html",
+                 "notebooks/00_data_and_sampling.html"):
+        assert (html / page).is_file(), f"{page} was not built"
+    bibliography = (html / "book/bibliography.html").read_text()
+    assert "Misra" in bibliography and "Soomro" in bibliography

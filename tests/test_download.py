@@ -1,0 +1,404 @@
+"""Offline tests of ssvlib.data.download against a local HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+import threading
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import rarfile
+
+from ssvlib.data import download as dl
+
+# ---------------------------------------------------------------------------------------------
+# Fixture archives
+# ---------------------------------------------------------------------------------------------
+
+SPLIT_FILES = {
+    "ucfTrainTestlist/classInd.txt": b"1 ApplyEyeMakeup\r\n2 Archery\r\n",
+    "ucfTrainTestlist/trainlist01.txt": (
+        b"ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\r\nArchery/v_Archery_g08_c01.avi 2\r\n"
+    ),
+    "ucfTrainTestlist/testlist01.txt": (
+        b"ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\r\nArchery/v_Archery_g01_c01.avi\r\n"
+    ),
+}
+VIDEO_FILES = {
+    "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi": bytes(range(256)) * 40,
+    "UCF-101/Archery/v_Archery_g08_c01.avi": b"RIFF fake avi " * 500,
+}
+
+
+def make_zip(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """A deflated zip of `files`; `links` adds Unix symlink members (name -> target)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16) | 0x20
+            zf.writestr(info, target)
+    return buf.getvalue()
+
+
+def _rar4_block(head_type: int, flags: int, body: bytes, data: bytes = b"") -> bytes:
+    """One RAR 4 block: HEAD_CRC (low 16 bits of CRC32 of the rest of the header), header, data."""
+    header = struct.pack("<BHH", head_type, flags, 7 + len(body)) + body
+    return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header + data
+
+
+def make_rar4(
+    files: dict[str, bytes],
+    *,
+    dirs: tuple[str, ...] = (),
+    method: int = 0x30,
+    links: dict[str, str] | None = None,
+) -> bytes:
+    """A RAR 4 archive built by hand from the RAR technote: 'store' method, Unix host, real CRCs.
+
+    `method` other than 0x30 only labels the members as compressed (their data stays raw), which
+    is enough to make rarfile ask for an external tool.
+    """
+    dos_time = (2020 - 1980) << 25 | 1 << 21 | 1 << 16  # 2020-01-01 00:00:00
+    out = [b"Rar!\x1a\x07\x00", _rar4_block(0x73, 0, bytes(6))]  # marker, main header
+    entries = [(d, None, 0o040755) for d in dirs]
+    entries += [(n, d, 0o100644) for n, d in files.items()]
+    entries += [(n, t.encode(), 0o120777) for n, t in (links or {}).items()]
+    for name, data, mode in entries:
+        flags = 0x8000 | (0x00E0 if data is None else 0)  # LONG_BLOCK, directory bits
+        payload = data or b""
+        raw = name.encode()
+        body = struct.pack(
+            "<IIBIIBBHI",
+            len(payload),  # PACK_SIZE
+            len(payload),  # UNP_SIZE
+            3,  # HOST_OS: Unix
+            zlib.crc32(payload),  # FILE_CRC
+            dos_time,  # FTIME
+            29,  # UNP_VER
+            method,  # METHOD
+            len(raw),  # NAME_SIZE
+            mode,  # ATTR
+        )
+        out.append(_rar4_block(0x74, flags, body + raw, payload))
+    out.append(_rar4_block(0x7B, 0x4000, b""))  # end of archive
+    return b"".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Local HTTP server
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Behaviour:
+    """What the test server serves and how it misbehaves; it records every Range header."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    cut_first_after: int | None = None  # close the first GET after this many body bytes
+    ignore_range: bool = False  # answer 200 with the whole file even when asked for a range
+    short_by: int = 0  # always send this many bytes fewer than Content-Length announces
+    ranges: list[str | None] = field(default_factory=list)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Serves Behaviour.files over HTTP/1.0 with Range support (one connection per request)."""
+
+    timeout = 5  # bound every request's socket
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        beh: Behaviour = self.server.behaviour  # type: ignore[attr-defined]
+        data = beh.files.get(self.path)
+        if data is None:
+            self.send_error(404)
+            return
+        rng = self.headers.get("Range")
+        beh.ranges.append(rng)
+        start = 0
+        if rng and not beh.ignore_range:
+            start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if beh.cut_first_after is not None and len(beh.ranges) == 1:
+            body = body[: beh.cut_first_after]
+        self.wfile.write(body[: len(body) - beh.short_by])
+
+    def log_message(self, *args) -> None:
+        """Keep the test output quiet."""
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A ThreadingHTTPServer on 127.0.0.1 (free port); yields (base_url, Behaviour)."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    httpd.behaviour = Behaviour()
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.behaviour
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+PAYLOAD = bytes((i * 7 + 3) % 251 for i in range(50_000))
+
+
+# ---------------------------------------------------------------------------------------------
+# download_file
+# ---------------------------------------------------------------------------------------------
+
+
+def test_download_file_complete(server, tmp_path):
+    base, beh = server
+    beh.files["/a.bin"] = PAYLOAD
+    out = dl.download_file(f"{base}/a.bin", tmp_path / "a.bin", progress=False, timeout=5)
+    assert out.read_bytes() == PAYLOAD
+    assert not (tmp_path / "a.bin.part").exists()
+    assert beh.ranges == [None]
+
+
+def test_resume_after_cut_in_a_later_call(server, tmp_path):
+    base, beh = server
+    beh.files["/a.bin"] = PAYLOAD
+    beh.cut_first_after = 12_345
+    dest = tmp_path / "a.bin"
+    with pytest.raises(dl.DownloadError, match=r"a\.bin\.part.*Rerun"):
+        dl.download_file(f"{base}/a.bin", dest, progress=False, timeout=5, retries=0)
+    assert (tmp_path / "a.bin.part").stat().st_size == 12_345
+    assert not dest.exists()
+    dl.download_file(f"{base}/a.bin", dest, progress=False, timeout=5, retries=0)
+    assert dest.read_bytes() == PAYLOAD
+    assert beh.ranges == [None, "bytes=12345-"]
+
+
+def test_resume_after_cut_within_one_call(server, tmp_path):
+    base, beh = server
+    beh.files["/a.bin"] = PAYLOAD
+    beh.cut_first_after = 777
+    dest = dl.download_file(f"{base}/a.bin", tmp_path / "a.bin", progress=False, timeout=5)
+    assert dest.read_bytes() == PAYLOAD
+    assert beh.ranges == [None, "bytes=777-"]
+
+
+def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
+    base, beh = server
+    beh.files["/a.bin"] = PAYLOAD
+    beh.cut_first_after = 20_000
+    beh.ignore_range = True
+    dest = dl.download_file(f"{base}/a.bin", tmp_path / "a.bin", progress=False, timeout=5)
+    assert dest.read_bytes() == PAYLOAD  # not the first 20,000 bytes twice
+    assert beh.ranges == [None, "bytes=20000-"]
+
+
+def test_short_body_raises_and_keeps_part(server, tmp_path):
+    base, beh = server
+    beh.files["/a.bin"] = PAYLOAD
+    beh.short_by = 10
+    dest = tmp_path / "a.bin"
+    with pytest.raises(dl.DownloadError) as info:
+        dl.download_file(f"{base}/a.bin", dest, progress=False, timeout=5, retries=1)
+    message = str(info.value)
+    assert f"{base}/a.bin" in message and f"of the {len(PAYLOAD)} bytes" in message
+    assert not dest.exists()
+    assert (tmp_path / "a.bin.part").read_bytes() == PAYLOAD[:-10]
+
+
+def test_part_already_complete_is_finished_without_new_bytes(server, tmp_path):
+    base, beh = server
+    beh.files["/a.bin"] = PAYLOAD
+    (tmp_path / "a.bin.part").write_bytes(PAYLOAD)
+    dest = dl.download_file(f"{base}/a.bin", tmp_path / "a.bin", progress=False, timeout=5)
+    assert dest.read_bytes() == PAYLOAD
+    assert beh.ranges == [f"bytes={len(PAYLOAD)}-"]
+
+
+def test_http_error_names_the_url(server, tmp_path):
+    base, _ = server
+    with pytest.raises(dl.DownloadError, match=r"/nothing\.bin answered HTTP 404"):
+        dl.download_file(f"{base}/nothing.bin", tmp_path / "x", progress=False, timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# download_ucf101 and the manifest
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("video_format", ["rar", "zip"])
+def test_download_ucf101_gives_the_layout(server, tmp_path, video_format):
+    base, beh = server
+    videos = make_rar4(VIDEO_FILES) if video_format == "rar" else make_zip(VIDEO_FILES)
+    beh.files[f"/UCF101.{video_format}"] = videos
+    beh.files["/splits.zip"] = make_zip(SPLIT_FILES)
+    root = tmp_path / "data"
+    kwargs = dict(
+        url_videos=f"{base}/UCF101.{video_format}", url_splits=f"{base}/splits.zip", progress=False
+    )
+    assert dl.download_ucf101(root, **kwargs) == root
+    for rel, data in {**SPLIT_FILES, **VIDEO_FILES}.items():
+        assert (root / rel).read_bytes() == data
+    manifest = json.loads((root / dl.MANIFEST_NAME).read_text())
+    assert manifest[f"UCF101.{video_format}"]["size"] == len(videos)
+    assert manifest["splits.zip"]["sha256"] == dl.sha256_file(root / "splits.zip")
+    assert dl.verify_manifest(root) == []
+    n_requests = len(beh.ranges)
+    dl.download_ucf101(root, **kwargs)  # rerun: nothing to fetch, nothing to extract
+    assert len(beh.ranges) == n_requests
+
+
+def test_download_ucf101_refuses_a_corrupted_archive(server, tmp_path):
+    base, beh = server
+    beh.files["/splits.zip"] = make_zip(SPLIT_FILES)
+    root = tmp_path / "data"
+    dl.download_ucf101(root, videos=False, url_splits=f"{base}/splits.zip", progress=False)
+    archive = root / "splits.zip"
+    archive.write_bytes(archive.read_bytes()[:-5])  # truncated on disk
+    for path in sorted((root / "ucfTrainTestlist").iterdir()):
+        path.unlink()
+    (root / "ucfTrainTestlist").rmdir()  # extracted folder gone: a rerun must extract again
+    with pytest.raises(dl.DownloadError, match=r"splits\.zip.*truncated.*delete it and rerun"):
+        dl.download_ucf101(root, videos=False, url_splits=f"{base}/splits.zip", progress=False)
+    archive.unlink()
+    dl.download_ucf101(root, videos=False, url_splits=f"{base}/splits.zip", progress=False)
+    assert (root / "ucfTrainTestlist" / "classInd.txt").read_bytes() == SPLIT_FILES[
+        "ucfTrainTestlist/classInd.txt"
+    ]
+
+
+def test_verify_manifest_finds_size_and_hash_changes(tmp_path):
+    a, b = tmp_path / "a.rar", tmp_path / "b.zip"
+    a.write_bytes(PAYLOAD)
+    b.write_bytes(PAYLOAD)
+    dl.add_to_manifest(tmp_path, a)
+    dl.add_to_manifest(tmp_path, b)
+    assert dl.verify_manifest(tmp_path) == []
+    a.write_bytes(PAYLOAD[:-1])
+    b.write_bytes(b"\xff" + PAYLOAD[1:])  # same size, one byte flipped
+    problems = dl.verify_manifest(tmp_path)
+    assert len(problems) == 2
+    assert "a.rar" in problems[0] and "bytes" in problems[0] and "delete it" in problems[0]
+    assert "b.zip" in problems[1] and "sha256" in problems[1] and "delete it" in problems[1]
+    assert dl.verify_manifest(tmp_path, ["b.zip"]) == problems[1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# extract_archive
+# ---------------------------------------------------------------------------------------------
+
+
+def test_extract_rar_reads_stored_members_and_directories(tmp_path):
+    archive = tmp_path / "v.rar"
+    archive.write_bytes(make_rar4(VIDEO_FILES, dirs=("UCF-101", "UCF-101/Empty")))
+    out = tmp_path / "out"
+    written = dl.extract_archive(archive, out)
+    assert (out / "UCF-101" / "Empty").is_dir()
+    assert {p.relative_to(out).as_posix() for p in written if p.is_file()} == set(VIDEO_FILES)
+    for rel, data in VIDEO_FILES.items():
+        assert (out / rel).read_bytes() == data
+
+
+def test_extract_rar_with_bad_crc_is_reported_as_corrupted(tmp_path):
+    raw = bytearray(make_rar4({"UCF-101/a.avi": b"x" * 1000}))
+    raw[-100] ^= 0xFF  # flip one data byte; headers untouched
+    archive = tmp_path / "v.rar"
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(dl.ArchiveError, match=r"UCF-101/a\.avi.*corrupted.*delete"):
+        dl.extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out" / "UCF-101" / "a.avi").exists()
+
+
+def test_extract_is_skipped_once_done(tmp_path):
+    archive = tmp_path / "s.zip"
+    archive.write_bytes(make_zip(SPLIT_FILES))
+    first = dl.extract_archive(archive, tmp_path)
+    (tmp_path / "ucfTrainTestlist" / "classInd.txt").write_bytes(b"edited")
+    assert dl.extract_archive(archive, tmp_path) == first
+    assert (tmp_path / "ucfTrainTestlist" / "classInd.txt").read_bytes() == b"edited"
+
+
+UNSAFE = {
+    "dotdot": ({"../evil.txt": b"x"}, None, "../evil.txt"),
+    "nested-dotdot": ({"ok/../../evil.txt": b"x"}, None, "ok/../../evil.txt"),
+    "absolute": ({"/tmp/ssv-evil.txt": b"x"}, None, "/tmp/ssv-evil.txt"),
+    "drive": ({"C:/evil.txt": b"x"}, None, "C:/evil.txt"),
+    "symlink": ({"ok.txt": b"x"}, {"link": "/etc/passwd"}, "link"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["zip", "rar"])
+@pytest.mark.parametrize("case", list(UNSAFE))
+def test_unsafe_members_are_refused(tmp_path, fmt, case):
+    files, links, bad_name = UNSAFE[case]
+    data = make_zip(files, links) if fmt == "zip" else make_rar4(files, links=links)
+    archive = tmp_path / f"bad.{fmt}"
+    archive.write_bytes(data)
+    dest = tmp_path / "dest"
+    with pytest.raises(dl.ArchiveError) as info:
+        dl.extract_archive(archive, dest)
+    assert repr(bad_name) in str(info.value)
+    assert not (tmp_path / "evil.txt").exists()
+    assert not (dest / "ok.txt").exists()  # nothing at all is written from a refused archive
+
+
+def test_symlinked_folder_inside_dest_cannot_be_escaped_through(tmp_path):
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    dest.mkdir()
+    outside.mkdir()
+    (dest / "UCF-101").symlink_to(outside, target_is_directory=True)
+    archive = tmp_path / "v.zip"
+    archive.write_bytes(make_zip({"UCF-101/a.avi": b"x"}))
+    with pytest.raises(dl.ArchiveError, match=r"'UCF-101/a\.avi'"):
+        dl.extract_archive(archive, dest)
+    assert not (outside / "a.avi").exists()
+
+
+def test_missing_rar_tool_error_says_what_to_install(tmp_path, monkeypatch):
+    for name in ("UNRAR_TOOL", "UNAR_TOOL", "BSDTAR_TOOL", "SEVENZIP_TOOL", "SEVENZIP2_TOOL"):
+        monkeypatch.setattr(rarfile, name, f"/nonexistent/ssv-{name.lower()}")
+    monkeypatch.setattr(rarfile, "CURRENT_SETUP", None)
+    archive = tmp_path / "UCF101.rar"
+    archive.write_bytes(make_rar4({"UCF-101/a.avi": b"x" * 100}, method=0x33))  # "normal" method
+    with pytest.raises(dl.ArchiveError) as info:
+        dl.extract_archive(archive, tmp_path / "out")
+    message = str(info.value)
+    for needle in (
+        "unrar",
+        "unar",
+        "7z",
+        "bsdtar",
+        "apt-get install unar",
+        "brew install",
+        "conda",
+    ):
+        assert needle in message
+    assert not (tmp_path / "out" / "UCF-101").exists()
+
+
+def test_archive_name_from_url():
+    assert dl.archive_name(dl.URL_VIDEOS) == "UCF101.rar"
+    assert dl.archive_name(dl.URL_SPLITS) == "UCF101TrainTestSplits-RecognitionTask.zip"
+    with pytest.raises(ValueError, match="file name"):
+        dl.archive_name("https://example.org/")
