@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 from conftest import write_video
+
 from ssvlib.cli import main
 
 

@@ -82,7 +82,7 @@ def test_describe_encoder_reports_size_and_map():
     model = build_encoder("small3d")
     info = describe_encoder(model, clip_shape=(3, 8, 64, 64))
     assert info["parameters"] == count_parameters(model)
-    assert info["feature_dim"] == 128 and info["feature_map"] == (128, 2, 2, 2)
+    assert info["feature_dim"] == 128 and info["feature_map"] == (128, 4, 4, 4)
     assert model.training  # left in the mode it came in
 
 

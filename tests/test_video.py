@@ -6,10 +6,9 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import numbered_frames, write_video
-from ssvlib.data.video import VideoError, read_all_frames, read_frames, resolve_backend, video_info
 
+from ssvlib.data.video import VideoError, read_all_frames, read_frames, video_info
 
 
 def brightness(frames: np.ndarray) -> np.ndarray:

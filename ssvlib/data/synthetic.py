@@ -59,7 +59,6 @@ CLASSES: dict[str, ClassSpec] = {
     spec.name: spec
     for spec in [
         ClassSpec("BounceToRest", "a ball is dropped and bounces lower each time until it rests", False),
-        ClassSpec("Fill", "drops fall from above and a tank of liquid fills up", False),
         ClassSpec("Glide", "the object crosses at constant velocity in a random direction", True),
         ClassSpec("Orbit", "the object circles a centre, slowly, clockwise or anticlockwise", True),
         ClassSpec("Pendulum", "the object swings on an invisible string, slowly", True),
@@ -67,6 +66,7 @@ CLASSES: dict[str, ClassSpec] = {
         ClassSpec("Shatter", "the object falls, hits the floor and breaks into scattering pieces", False),
         ClassSpec("SlideToRest", "the object slides along the floor, slowing down to a stop", False),
         ClassSpec("Spin", "the object turns in place, slowly, clockwise or anticlockwise", True),
+        ClassSpec("SpiralIn", "the object circles a drain, spirals into its centre ever faster, stops", False),
         ClassSpec("Spread", "the object appears as a dot and spreads, its growth slowing down", False),
     ]
 }
@@ -271,22 +271,10 @@ def _track(n: int, x, y, angle=0.0, scale=1.0, visible=True, **kw) -> Track:
 
 
 @dataclass
-class Liquid:
-    """A liquid surface: level (pixels from the top) per frame and a travelling wave."""
-
-    level: np.ndarray
-    amplitude: float
-    wavelength: float
-    speed: float  # pixels per frame, signed
-    phase: float
-
-
-@dataclass
 class Scene:
     """Everything that moves in one video, in world pixels (the frame at mid-clip is the origin)."""
 
     tracks: list[Track] = field(default_factory=list)
-    liquid: Liquid | None = None
 
 
 def _bodies(
@@ -331,11 +319,10 @@ def _bodies(
 
 def _motion_bounce(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
     """A ball dropped from a height, bouncing lower each time and rolling to rest."""
-    floor = h - rng.uniform(0.04, 0.15) * h - r
-    drop = rng.uniform(0.45, 0.75) * h
+    floor = rng.uniform(0.7, 1.0) * h - r  # the ball's centre when it touches the (unseen) floor
     g = rng.uniform(0.12, 0.2) * h / 64
     t0 = rng.uniform(-0.12, 0.12) * n
-    p = np.array([[rng.uniform(0.25, 0.75) * w, floor - drop]])
+    p = np.array([[rng.uniform(0.25, 0.75) * w, rng.uniform(0.05, 0.3) * h]])
     v = np.array([[rng.choice([-1, 1]) * rng.uniform(0.15, 0.5) * w / 80, rng.uniform(-0.5, 0.0)]])
     x, y = _bodies(p, v, t0, n, g, np.array([floor]), rng.uniform(0.55, 0.72), 0.03, walls=(r, w - r))
     x, y = x[:, 0], y[:, 0]
@@ -346,11 +333,11 @@ def _motion_bounce(rng: np.random.Generator, n: int, h: int, w: int, r: float) -
 def _motion_shatter(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
     """An object is dropped, hits the floor and breaks into pieces that scatter and come to rest."""
     frames = np.arange(n, dtype=np.float64)
-    floor = h - rng.uniform(0.04, 0.15) * h - 0.4 * r  # where the pieces' centres come to rest
+    floor = rng.uniform(0.7, 1.0) * h - 0.4 * r  # where the pieces' centres come to rest
     y_hit = floor - 0.6 * r
     g = rng.uniform(0.12, 0.2) * h / 64
-    drop = rng.uniform(0.35, 0.6) * h
-    t_hit = rng.uniform(0.15, 0.5) * n
+    drop = y_hit - rng.uniform(0.05, 0.3) * h
+    t_hit = rng.uniform(0.25, 0.6) * n
     fall = np.clip(frames - (t_hit - np.sqrt(2 * drop / g)), 0, None)
     x0 = rng.uniform(0.3, 0.7) * w
     theta = rng.uniform(0, 2 * np.pi)
@@ -380,20 +367,19 @@ def _motion_shatter(rng: np.random.Generator, n: int, h: int, w: int, r: float) 
 def _motion_spread(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
     """The object appears as a dot and grows, ever more slowly (like an ink blot spreading)."""
     frames = np.arange(n, dtype=np.float64)
-    t0 = rng.uniform(-0.15, 0.35) * n
+    onset = rng.uniform(-0.3, 0.25) * n
     tau = rng.uniform(0.2, 0.4) * n
-    final = rng.uniform(1.25, 1.7)
-    age = np.maximum(frames - t0, 0)
-    scale = final * (1 - np.exp(-age / tau))
+    first, final = rng.uniform(0.1, 0.25), rng.uniform(1.1, 1.5)
+    scale = final - (final - first) * np.exp(-np.maximum(frames - onset, 0) / tau)
     x = rng.uniform(0.3, 0.7) * w
-    y = rng.uniform(0.35, 0.65) * h
-    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi), scale, visible=scale > 0.04)])
+    y = rng.uniform(0.3, 0.7) * h
+    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi), scale, visible=frames >= onset)])
 
 
 def _motion_slide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
     """The object slides along the floor under friction, slowing down to a stop."""
     frames = np.arange(n, dtype=np.float64)
-    floor = h - rng.uniform(0.04, 0.15) * h - 0.8 * r
+    floor = rng.uniform(0.7, 1.0) * h - 0.8 * r
     duration = rng.uniform(0.35, 0.6) * n  # from first frame of motion to rest
     t_rest = rng.uniform(0.35, 0.8) * n
     distance = rng.uniform(0.45, 0.75) * w
@@ -405,27 +391,19 @@ def _motion_slide(rng: np.random.Generator, n: int, h: int, w: int, r: float) ->
     return Scene([_track(n, x, floor, rng.uniform(0, 2 * np.pi))])
 
 
-def _motion_fill(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
-    """Drops fall from above into a tank whose liquid level rises with a rippling surface."""
+def _motion_spiral(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+    """The object circles a drain and spirals into its centre, ever faster, where it stops."""
     frames = np.arange(n, dtype=np.float64)
-    bottom = h * rng.uniform(0.9, 1.0)
-    rise = rng.uniform(0.4, 0.6) * h
-    start = rng.uniform(0.0, 0.2) * h
-    level = bottom - start - rise * frames / n
-    liquid = Liquid(level, rng.uniform(0.8, 1.6) * h / 64, rng.uniform(0.3, 0.5) * w,
-                    rng.choice([-1, 1]) * rng.uniform(0.3, 0.8), rng.uniform(0, 2 * np.pi))
-    g = rng.uniform(0.12, 0.2) * h / 64
-    x_stream = rng.uniform(0.25, 0.75) * w
-    period = rng.uniform(5, 8)
-    drops = []
-    for t_spawn in np.arange(-rng.uniform(0, period) - 20, n, period):
-        age = frames - t_spawn
-        y = -0.3 * r + 1.0 * age + 0.5 * g * age**2
-        visible = (age >= 0) & (y < level)
-        if visible.any():
-            x = x_stream + rng.normal(0, 0.03 * w)
-            drops.append(_track(n, x, y, rng.uniform(0, 2 * np.pi), 0.35, visible))
-    return Scene(drops, liquid)
+    cx, cy = w / 2 + rng.uniform(-0.15, 0.15) * w, h / 2 + rng.uniform(-0.1, 0.1) * h
+    t_end = rng.uniform(0.55, 0.9) * n  # reaches the centre
+    t_start = -rng.uniform(0.0, 0.5) * n  # started spiralling before the clip
+    radius0 = rng.uniform(0.3, 0.4) * min(h, w)
+    radius = radius0 * np.clip((t_end - frames) / (t_end - t_start), 0, 1)
+    omega = 2 * np.pi / rng.uniform(90, 140) * np.sqrt(radius0 / np.maximum(radius, 0.3 * radius0))
+    omega[frames >= t_end] = 0
+    phase = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * np.cumsum(omega)
+    x, y = cx + radius * np.cos(phase), cy + radius * np.sin(phase)
+    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi))])
 
 
 def _motion_glide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
@@ -478,19 +456,19 @@ def _motion_projectile(rng: np.random.Generator, n: int, h: int, w: int, r: floa
 def _motion_spin(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
     """The object turns in place, one turn per 80-150 frames, in a random direction."""
     frames = np.arange(n, dtype=np.float64)
-    x, y = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
+    x, y = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
     angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(80, 150)
     return Scene([_track(n, x, y, angle)])
 
 
 MOTIONS: dict[str, Callable[[np.random.Generator, int, int, int, float], Scene]] = {
     "BounceToRest": _motion_bounce,
-    "Fill": _motion_fill,
     "Glide": _motion_glide,
     "Orbit": _motion_orbit,
     "Pendulum": _motion_pendulum,
     "Projectile": _motion_projectile,
     "Shatter": _motion_shatter,
+    "SpiralIn": _motion_spiral,
     "SlideToRest": _motion_slide,
     "Spin": _motion_spin,
     "Spread": _motion_spread,
@@ -523,21 +501,6 @@ def _backgrounds(look: Appearance, offsets: np.ndarray, height: int, width: int)
             look.background, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
     return out
-
-
-def _draw_liquid(frames: np.ndarray, look: Appearance, liquid: Liquid, offsets: np.ndarray) -> None:
-    """Tint everything below the (rippling) liquid surface, in place."""
-    n, height, width, _ = frames.shape
-    xs = np.arange(width)[None, :] + offsets[:, :1]  # world x of every column, (n, W)
-    t = np.arange(n)[:, None]
-    phase = 2 * np.pi * (xs - liquid.speed * t) / liquid.wavelength + liquid.phase
-    surface = liquid.level[:, None] + liquid.amplitude * np.sin(phase) - offsets[:, 1:]  # (n, W)
-    depth = (np.arange(height)[None, :, None] - surface[:, None, :]).astype(np.float32)
-    body = np.clip(depth + 0.5, 0, 1)[..., None]
-    film = np.clip(1.5 - np.abs(depth), 0, 1)[..., None]  # a bright line on the surface
-    frames *= 1 - 0.55 * body
-    frames += 0.55 * body * look.fill
-    frames[:] = frames * (1 - 0.6 * film) + 0.6 * film * np.clip(look.fill + 0.35, 0, 1)
 
 
 def _reach(look: Appearance, track: Track) -> np.ndarray:
@@ -581,7 +544,7 @@ def _draw_track(frames: np.ndarray, look: Appearance, track: Track, offsets: np.
     colour += np.clip(look.fill * light[..., None], 0, 1) * (inner - dot)[..., None]
     colour += look.mark * dot[..., None]
     keep = 1 - edge[..., None]
-    for i, (f, x, y) in enumerate(zip(idx, x0, y0)):  # plain slices: far faster than fancy indexing
+    for i, (f, x, y) in enumerate(zip(idx, x0, y0, strict=True)):  # plain slices beat fancy indexing
         xa, xb, ya, yb = max(x, 0), min(x + span, width), max(y, 0), min(y + span, height)
         if xa >= xb or ya >= yb:
             continue
@@ -594,13 +557,28 @@ def _draw_track(frames: np.ndarray, look: Appearance, track: Track, offsets: np.
 def render(look: Appearance, scene: Scene, offsets: np.ndarray, height: int, width: int) -> np.ndarray:
     """Draw a scene through a camera: (n, H, W, 3) uint8 RGB frames."""
     frames = _backgrounds(look, offsets, height, width)
-    if scene.liquid is not None:
-        _draw_liquid(frames, look, scene.liquid, offsets)
     for track in scene.tracks:
         _draw_track(frames, look, track, offsets)
     frames *= 255
     frames += 0.5
     return np.clip(frames, 0, 255, out=frames).astype(np.uint8)
+
+
+def _place(rng: np.random.Generator, scene: Scene, height: int, width: int, margin: float) -> None:
+    """Shift a scene by a random offset that keeps its path in the frame, in place.
+
+    Every class then spreads its object over the whole frame, so where the object is in a single
+    frame says little about the class (a floor, a pivot or a drain is never drawn).
+    """
+    shown = [(t.x[t.visible], t.y[t.visible]) for t in scene.tracks if t.visible.any()]
+    if not shown:
+        return
+    xs, ys = np.concatenate([x for x, _ in shown]), np.concatenate([y for _, y in shown])
+    dx = rng.uniform(*sorted((margin - xs.min(), width - margin - xs.max())))
+    dy = rng.uniform(*sorted((margin - ys.min(), height - margin - ys.max())))
+    for track in scene.tracks:
+        track.x += dx
+        track.y += dy
 
 
 def _video_rng(seed: int, label: int, group: int, clip: int) -> np.random.Generator:
@@ -618,10 +596,11 @@ def render_video(
     rng = _video_rng(seed, label, group, clip)
     n = int(rng.integers(settings.frames[0], settings.frames[1] + 1))
     look = group_appearance(seed, group, settings.height, settings.width)
-    scale = rng.uniform(0.9, 1.1)  # small per-video size jitter around the group's object
+    scale = rng.uniform(0.8, 1.2)  # per-video size jitter around the group's object
     scene = MOTIONS[class_name](rng, n, settings.height, settings.width, look.radius * scale)
     for track in scene.tracks:
         track.scale *= scale
+    _place(rng, scene, settings.height, settings.width, 0.6 * look.radius * scale)
     offsets = _camera(rng, n, settings.width)
     return render(look, scene, offsets, settings.height, settings.width)
 

@@ -189,3 +189,16 @@ def check_root(root: str | Path, split: int = 1, backend: str = "auto") -> dict:
         "missing": index.missing,
         "unreadable": unreadable,
     }
+
+
+def hold_out_groups(records: list[VideoRecord], groups: int) -> tuple[list[VideoRecord], list[VideoRecord]]:
+    """Split records into (kept, held out): the `groups` highest-numbered groups are held out.
+
+    Holding out whole groups keeps a validation set free of the scenes it is trained on, as the
+    official splits do for testing.
+    """
+    numbers = sorted({r.group for r in records})
+    if not 0 < groups < len(numbers):
+        raise ValueError(f"cannot hold out {groups} of {len(numbers)} groups: keep at least one")
+    held = set(numbers[-groups:])
+    return [r for r in records if r.group not in held], [r for r in records if r.group in held]

@@ -16,6 +16,8 @@ import numpy as np
 
 from ..data.motion import sample_high_motion_window
 
+HIGH_MOTION_QUANTILE = 0.75  # windows are drawn from the top quarter by mean motion
+
 
 def five_frames(num_frames: int, rng: np.random.Generator, span: int = 60, min_gap: int = 4,
                 motion: np.ndarray | None = None) -> list[int]:
@@ -23,7 +25,7 @@ def five_frames(num_frames: int, rng: np.random.Generator, span: int = 60, min_g
     span = min(span, num_frames)
     min_gap = max(1, min(min_gap, (span - 1) // 4))
     if motion is not None and len(motion) >= span:
-        start = sample_high_motion_window(motion, span, rng)
+        start = sample_high_motion_window(motion, span, rng, quantile=HIGH_MOTION_QUANTILE)
     else:
         start = int(rng.integers(0, num_frames - span + 1))
     slack = span - 1 - 4 * min_gap

@@ -11,10 +11,16 @@ clips still do not fit, frame indices past the end repeat the last frame.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset
 
+from ..data import transforms as T
+from ..data.clips import load_frames, to_input
+from ..data.video import video_info
 from .permutations import num_classes, shuffle_with_label
 
 
@@ -64,3 +70,46 @@ def sample_indices(num_frames: int, spec: VCOPSpec, rng: np.random.Generator,
              for s in starts]
     order, label = shuffle_with_label(spec.num_clips, rng)
     return [clips[k] for k in order], order, label
+
+
+class VCOPDataset(Dataset):
+    """Videos as VCOP samples: (clips (num_clips, C, T, H, W) float in the order shown, label).
+
+    Each clip gets its own crop box, the same for all its frames; one mirror decision covers the
+    whole tuple, since mirroring one clip alone would reverse its apparent motion. With
+    `train=False` the crops are centred and sample `index` is fixed (epoch 0), for validation.
+    Every random choice comes from (seed, epoch, index).
+    """
+
+    def __init__(self, records: Sequence, spec: VCOPSpec, *, size: int | tuple[int, int] | None,
+                 crop: int, residual: bool = False, train: bool = True, seed: int = 0,
+                 backend: str = "auto") -> None:
+        if len(records) == 0:
+            raise ValueError("VCOPDataset got no videos: check the split and data root")
+        self.records, self.spec, self.size, self.crop = list(records), spec, size, crop
+        self.residual, self.train, self.seed, self.backend = residual, train, seed, backend
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch that seeds the next samples (training only)."""
+        self.epoch = epoch
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        record = self.records[int(index)]
+        rng = np.random.default_rng((self.seed, epoch if self.train else 0, int(index)))
+        num_frames = video_info(record.path).num_frames
+        clips, _, label = sample_indices(num_frames, self.spec, rng, extra=int(self.residual))
+        frames = load_frames(record.path, np.concatenate(clips), self.backend)
+        if self.size is not None:
+            frames = T.resize(frames, self.size)
+        mirror = self.train and rng.random() < 0.5
+        out = []
+        for clip in frames.split(len(clips[0])):
+            clip = T.random_crop(clip, self.crop, rng) if self.train else T.center_crop(clip, self.crop)
+            clip = T.hflip(clip) if mirror else clip
+            out.append(to_input(clip, self.residual))
+        return torch.stack(out), label
