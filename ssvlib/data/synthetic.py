@@ -377,17 +377,14 @@ def _motion_spread(rng: np.random.Generator, n: int, h: int, w: int, r: float) -
 
 
 def _motion_slide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
-    """The object slides along the floor under friction, slowing down to a stop."""
+    """The object slides in along the floor under friction, slowing down to a stop."""
     frames = np.arange(n, dtype=np.float64)
     floor = rng.uniform(0.7, 1.0) * h - 0.8 * r
-    duration = rng.uniform(0.35, 0.6) * n  # from first frame of motion to rest
-    t_rest = rng.uniform(0.35, 0.8) * n
-    distance = rng.uniform(0.45, 0.75) * w
-    v0 = 2 * distance / duration
-    direction = rng.choice([-1, 1])
+    t_rest = rng.uniform(0.5, 0.9) * n  # comes to rest at this frame
+    distance = rng.uniform(0.45, 0.8) * w  # covered from the first frame to rest
+    deceleration = 2 * distance / t_rest**2
     remaining = np.maximum(t_rest - frames, 0)  # time left until rest
-    x_rest = w / 2 + direction * rng.uniform(0.05, 0.25) * w
-    x = x_rest - direction * (v0 / duration / 2) * remaining**2
+    x = w / 2 - rng.choice([-1, 1]) * deceleration / 2 * remaining**2
     return Scene([_track(n, x, floor, rng.uniform(0, 2 * np.pi))])
 
 
@@ -395,7 +392,7 @@ def _motion_spiral(rng: np.random.Generator, n: int, h: int, w: int, r: float) -
     """The object circles a drain and spirals into its centre, ever faster, where it stops."""
     frames = np.arange(n, dtype=np.float64)
     cx, cy = w / 2 + rng.uniform(-0.15, 0.15) * w, h / 2 + rng.uniform(-0.1, 0.1) * h
-    t_end = rng.uniform(0.55, 0.9) * n  # reaches the centre
+    t_end = rng.uniform(0.65, 0.95) * n  # reaches the centre
     t_start = -rng.uniform(0.0, 0.5) * n  # started spiralling before the clip
     radius0 = rng.uniform(0.3, 0.4) * min(h, w)
     radius = radius0 * np.clip((t_end - frames) / (t_end - t_start), 0, 1)
@@ -419,11 +416,11 @@ def _motion_glide(rng: np.random.Generator, n: int, h: int, w: int, r: float) ->
 
 
 def _motion_orbit(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
-    """The object circles a centre (period 110-180 frames) in a random direction."""
+    """The object circles a centre (period 80-130 frames) in a random direction."""
     frames = np.arange(n, dtype=np.float64)
     radius = rng.uniform(0.22, 0.32) * min(h, w)
     cx, cy = w / 2 + rng.uniform(-0.1, 0.1) * w, h / 2 + rng.uniform(-0.05, 0.05) * h
-    phase = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(110, 180)
+    phase = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(80, 130)
     x, y = cx + radius * np.cos(phase), cy + radius * np.sin(phase)
     return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi))])
 
@@ -444,8 +441,8 @@ def _motion_projectile(rng: np.random.Generator, n: int, h: int, w: int, r: floa
     frames = np.arange(n, dtype=np.float64)
     t_apex = rng.uniform(0.3, 0.7) * n
     y_apex = rng.uniform(0.15, 0.35) * h
-    longest = max(t_apex, n - t_apex)  # leaves the frame (bottom) at about the far end of the clip
-    g = 2 * (1.1 * h - y_apex) / longest**2 * rng.uniform(0.85, 1.1)
+    longest = max(t_apex, n - t_apex)  # drops 50-75% of the frame height by the far end
+    g = 2 * rng.uniform(0.5, 0.75) * h / longest**2
     vx = rng.choice([-1, 1]) * rng.uniform(0.7, 1.0) * w / n
     x = w / 2 + rng.uniform(-0.1, 0.1) * w + vx * (frames - t_apex)
     y = y_apex + 0.5 * g * (frames - t_apex) ** 2
@@ -564,13 +561,19 @@ def render(look: Appearance, scene: Scene, offsets: np.ndarray, height: int, wid
     return np.clip(frames, 0, 255, out=frames).astype(np.uint8)
 
 
-def _place(rng: np.random.Generator, scene: Scene, height: int, width: int, margin: float) -> None:
-    """Shift a scene by a random offset that keeps its path in the frame, in place.
+def _place(
+    rng: np.random.Generator, scene: Scene, offsets: np.ndarray, height: int, width: int, margin: float
+) -> None:
+    """Shift a scene by a random offset that keeps its path in the (moving) frame, in place.
 
     Every class then spreads its object over the whole frame, so where the object is in a single
     frame says little about the class (a floor, a pivot or a drain is never drawn).
     """
-    shown = [(t.x[t.visible], t.y[t.visible]) for t in scene.tracks if t.visible.any()]
+    shown = [
+        (t.x[t.visible] - offsets[t.visible, 0], t.y[t.visible] - offsets[t.visible, 1])
+        for t in scene.tracks
+        if t.visible.any()
+    ]
     if not shown:
         return
     xs, ys = np.concatenate([x for x, _ in shown]), np.concatenate([y for _, y in shown])
@@ -600,8 +603,8 @@ def render_video(
     scene = MOTIONS[class_name](rng, n, settings.height, settings.width, look.radius * scale)
     for track in scene.tracks:
         track.scale *= scale
-    _place(rng, scene, settings.height, settings.width, 0.6 * look.radius * scale)
     offsets = _camera(rng, n, settings.width)
+    _place(rng, scene, offsets, settings.height, settings.width, 0.6 * look.radius * scale)
     return render(look, scene, offsets, settings.height, settings.width)
 
 

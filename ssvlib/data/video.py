@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,18 @@ def _decord_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray
     return np.concatenate(parts)
 
 
+_local = threading.local()
+
+
+def _reformatter():
+    """This thread's PyAV reformatter: reusing it keeps its conversion context (3x faster)."""
+    if not hasattr(_local, "reformatter"):
+        from av.video.reformatter import VideoReformatter
+
+        _local.reformatter = VideoReformatter()
+    return _local.reformatter
+
+
 def _pyav_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray:
     """Decode forward from the keyframe before the first wanted frame, converting only wanted ones.
 
@@ -193,7 +206,7 @@ def _pyav_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray:
         for frame in container.decode(stream):
             index = frame.pts if info.seekable else index + 1
             if index in need:
-                rgb = frame.reformat(format="rgb24", interpolation="AREA")
+                rgb = _reformatter().reformat(frame, format="rgb24", interpolation="AREA")
                 frames.append(rgb.to_ndarray())
             if index >= last:
                 break
