@@ -22,12 +22,14 @@ def cache_dir() -> Path:
     return path
 
 
-def resolve_device(name: str = "auto"):
+def resolve_device(name="auto"):
     """Turn 'auto', 'cuda', 'mps' or 'cpu' into a torch.device ('auto': CUDA, then MPS, then CPU)."""
     import torch
 
+    if isinstance(name, torch.device):
+        return name
     valid = ("auto", "cuda", "mps", "cpu")
-    base = name.split(":")[0]
+    base = str(name).split(":")[0]
     if base not in valid:
         raise ValueError(f"device={name!r} is not one of {valid} (a CUDA index like 'cuda:1' works too)")
     if base == "auto":
@@ -57,3 +59,29 @@ def check_choice(name: str, value, valid) -> None:
     valid = tuple(valid)
     if value not in valid:
         raise ValueError(f"{name}={value!r} is not valid; choose one of: {', '.join(map(repr, valid))}")
+
+
+def repo_root() -> Path | None:
+    """The checkout this ssvlib was installed from (editable install), or None."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / "_toc.yml").is_file() else None
+
+
+def default_results_dir() -> Path:
+    """Where runs write their JSON: $SSV_RESULTS, else results/ in the checkout (smoke: _build/)."""
+    if os.environ.get("SSV_RESULTS"):
+        return Path(os.environ["SSV_RESULTS"]).expanduser()
+    base = repo_root()
+    if base is None:
+        return cache_dir() / ("results-smoke" if is_smoke() else "results")
+    return base / "_build" / "smoke" / "results" if is_smoke() else base / "results"
+
+
+def run_dir(kind: str, settings: dict) -> Path:
+    """A checkpoint folder named by a hash of the run's settings: new settings, new folder."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    smoke = "smoke-" if is_smoke() else ""
+    return cache_dir() / "runs" / f"{smoke}{kind}-{digest[:10]}"

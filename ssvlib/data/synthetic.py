@@ -10,9 +10,11 @@ Every default run of the book trains on this dataset, so it is designed for one 
   camera pan are drawn per video. In particular every cue to the direction of time is drawn per
   video, never per group (a group-wide pan direction would let a network read time's arrow off
   the texture).
+- Where the object is says little too: each video's path is shifted to a random place that
+  keeps it in view, and floors, pivots and drains are never drawn.
 - Five classes have a visible arrow of time (a ball that bounces lower and lower, an object that
-  shatters, a blot that spreads, a slide that stops, a tank that fills); five look the same
-  played backwards, in distribution (pendulum, projectile, glide, orbit, spin). No class is
+  shatters, a slide that stops, a spiral into a drain, a blot that spreads); five look the same
+  played backwards, in distribution (glide, orbit, pendulum, projectile, spin). No class is
   another class reversed, and no periodic motion repeats within 64 frames.
 
 `generate(root)` writes `root/UCF-101/<Class>/v_<Class>_gXX_cYY.avi` and
@@ -24,13 +26,14 @@ Everything is a pure function of the seed: the same seed gives the same pixels.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -58,22 +61,31 @@ class ClassSpec:
 CLASSES: dict[str, ClassSpec] = {
     spec.name: spec
     for spec in [
-        ClassSpec("BounceToRest", "a ball is dropped and bounces lower each time until it rests", False),
-        ClassSpec("Glide", "the object crosses at constant velocity in a random direction", True),
-        ClassSpec("Orbit", "the object circles a centre, slowly, clockwise or anticlockwise", True),
+        ClassSpec(
+            "BounceToRest", "a ball is dropped and bounces lower each time, then rests", False
+        ),
+        ClassSpec("Glide", "the object crosses at constant speed in a random direction", True),
+        ClassSpec("Orbit", "the object circles a point, slowly, either way round", True),
         ClassSpec("Pendulum", "the object swings on an invisible string, slowly", True),
         ClassSpec("Projectile", "the object flies a parabola, left or right, no bounce", True),
-        ClassSpec("Shatter", "the object falls, hits the floor and breaks into scattering pieces", False),
-        ClassSpec("SlideToRest", "the object slides along the floor, slowing down to a stop", False),
-        ClassSpec("Spin", "the object turns in place, slowly, clockwise or anticlockwise", True),
-        ClassSpec("SpiralIn", "the object circles a drain, spirals into its centre ever faster, stops", False),
-        ClassSpec("Spread", "the object appears as a dot and spreads, its growth slowing down", False),
+        ClassSpec("Shatter", "the object falls, hits the floor and breaks into pieces", False),
+        ClassSpec("SlideToRest", "the object slides along the floor, slowing to a stop", False),
+        ClassSpec("Spin", "the object turns in place, slowly, either way round", True),
+        ClassSpec("SpiralIn", "the object spirals into a drain, ever faster, and stops", False),
+        ClassSpec("Spread", "the object appears as a dot and grows, ever more slowly", False),
     ]
 }
 """The classes, in classInd.txt order (alphabetical, as in UCF-101)."""
 
 SHAPES = ("disk", "square", "triangle", "hexagon", "ellipse", "rhombus")
-_SHAPE_REACH = {"disk": 1.0, "square": 1.17, "triangle": 1.51, "hexagon": 1.1, "ellipse": 1.25, "rhombus": 1.4}
+_SHAPE_REACH = {  # how far each unit-sized shape extends from its centre
+    "disk": 1.0,
+    "square": 1.17,
+    "triangle": 1.51,
+    "hexagon": 1.1,
+    "ellipse": 1.25,
+    "rhombus": 1.4,
+}
 TEXTURES = ("blobs", "stripes", "checker", "bricks", "grain")
 
 
@@ -89,14 +101,24 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.height < 24 or self.width < 24:
-            raise ValueError(f"frame size {self.height}x{self.width} is too small; use at least 24x24")
+            raise ValueError(
+                f"frame size {self.height}x{self.width} is too small; use at least 24x24"
+            )
         if self.height % 2 or self.width % 2:
-            raise ValueError(f"frame size {self.height}x{self.width} must be even (yuv420p); use e.g. 64x80")
+            raise ValueError(
+                f"frame size {self.height}x{self.width} must be even (yuv420p); use e.g. 64x80"
+            )
         if self.groups < 4:
-            raise ValueError(f"groups={self.groups} is too few: each of 3 splits needs test and train groups; use >= 4")
+            raise ValueError(
+                f"groups={self.groups} is too few: each of the 3 splits needs test and train "
+                "groups; use groups >= 4"
+            )
         lo, hi = self.clips_per_group
         if not 1 <= lo <= hi <= 99:
-            raise ValueError(f"clips_per_group={self.clips_per_group} must be (min, max) with 1 <= min <= max <= 99")
+            raise ValueError(
+                f"clips_per_group={self.clips_per_group} must be (min, max) with "
+                "1 <= min <= max <= 99"
+            )
         lo, hi = self.frames
         if not 16 <= lo <= hi:
             raise ValueError(f"frames={self.frames} must be (min, max) with 16 <= min <= max")
@@ -133,7 +155,9 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return noise / max(float(noise.max()), 1e-6)
 
 
-def _texture(rng: np.random.Generator, kind: str, shape: tuple[int, int], unit: float) -> np.ndarray:
+def _texture(
+    rng: np.random.Generator, kind: str, shape: tuple[int, int], unit: float
+) -> np.ndarray:
     """A (h, w) float32 texture in [0, 1]; `unit` scales its features with the frame size."""
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -171,15 +195,16 @@ def _texture(rng: np.random.Generator, kind: str, shape: tuple[int, int], unit: 
 
 def _contrasting_colour(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A saturated fill colour whose every channel is near 0 or 1, and a mark colour opposite it."""
-    bits = rng.permutation([b for b in range(8)])[0]
+    bits = int(rng.integers(8))
     pattern = np.array([(bits >> i) & 1 for i in range(3)], dtype=np.float32)
     fill = np.where(pattern > 0, rng.uniform(0.82, 1.0, 3), rng.uniform(0.0, 0.18, 3))
     mark = np.where(pattern > 0, rng.uniform(0.0, 0.15, 3), rng.uniform(0.85, 1.0, 3))
     return fill.astype(np.float32), mark.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
 def group_appearance(seed: int, group: int, height: int, width: int) -> Appearance:
-    """The look shared by every video of one group (texture, colours, light, object)."""
+    """The look shared by every video of one group (texture, colours, light, object); cached."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0, group]))
     unit = min(height, width) / 64.0
     pad = int(np.ceil(0.25 * width)) + 4
@@ -219,7 +244,11 @@ def _sdf(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.hypot(x, y) - 1.0
     if shape == "square":
         qx, qy = np.abs(x) - 0.72, np.abs(y) - 0.72
-        return np.hypot(np.maximum(qx, 0), np.maximum(qy, 0)) + np.minimum(np.maximum(qx, qy), 0) - 0.15
+        return (
+            np.hypot(np.maximum(qx, 0), np.maximum(qy, 0))
+            + np.minimum(np.maximum(qx, qy), 0)
+            - 0.15
+        )
     if shape == "ellipse":
         a, b = 1.25, 0.8
         return (np.hypot(x / a, y / b) - 1.0) * b
@@ -262,19 +291,12 @@ class Track:
 
 
 def _track(n: int, x, y, angle=0.0, scale=1.0, visible=True, **kw) -> Track:
-    """A Track with every field broadcast to n frames."""
+    """A Track with every field (a number or an array over frames) broadcast to n frames."""
 
-    def full(v, dtype=np.float32):
+    def full(v, dtype: type = np.float32) -> np.ndarray:
         return np.broadcast_to(np.asarray(v, dtype=dtype), (n,)).copy()
 
     return Track(full(x), full(y), full(angle), full(scale), full(visible, bool), **kw)
-
-
-@dataclass
-class Scene:
-    """Everything that moves in one video, in world pixels (the frame at mid-clip is the origin)."""
-
-    tracks: list[Track] = field(default_factory=list)
 
 
 def _bodies(
@@ -289,11 +311,12 @@ def _bodies(
     walls: tuple[float, float] | None = None,
     substeps: int = 4,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate point bodies under gravity with a bouncy floor: x, y of shape (n, k) for frames 0..n-1.
+    """Simulate point bodies under gravity with a bouncy floor: x, y, each (n frames, k bodies).
 
-    `p`, `v` are (k, 2) positions and velocities at time `t_start` (may be negative); before it the
-    bodies are held still. They bounce off the floor with `restitution`, lose `friction` of their
-    horizontal speed per frame while touching it, and bounce off the optional `walls` (x_min, x_max).
+    `p`, `v` are (k, 2) positions and velocities at time `t_start` (may be negative); before it
+    the bodies are held still. They bounce off the floor with `restitution`, lose `friction` of
+    their horizontal speed per frame while touching it, and bounce off the optional `walls`
+    (x_min, x_max).
     """
     out = np.zeros((n, len(p), 2))
     for body in range(len(p)):  # plain floats: much faster than numpy for a handful of bodies
@@ -317,20 +340,22 @@ def _bodies(
     return out[..., 0], out[..., 1]
 
 
-def _motion_bounce(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_bounce(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """A ball dropped from a height, bouncing lower each time and rolling to rest."""
     floor = rng.uniform(0.7, 1.0) * h - r  # the ball's centre when it touches the (unseen) floor
     g = rng.uniform(0.12, 0.2) * h / 64
     t0 = rng.uniform(-0.12, 0.12) * n
     p = np.array([[rng.uniform(0.25, 0.75) * w, rng.uniform(0.05, 0.3) * h]])
     v = np.array([[rng.choice([-1, 1]) * rng.uniform(0.15, 0.5) * w / 80, rng.uniform(-0.5, 0.0)]])
-    x, y = _bodies(p, v, t0, n, g, np.array([floor]), rng.uniform(0.55, 0.72), 0.03, walls=(r, w - r))
+    x, y = _bodies(
+        p, v, t0, n, g, np.array([floor]), rng.uniform(0.55, 0.72), 0.03, walls=(r, w - r)
+    )
     x, y = x[:, 0], y[:, 0]
     angle = rng.uniform(0, 2 * np.pi) + (x - x[0]) / r  # rolling
-    return Scene([_track(n, x, y, angle)])
+    return [_track(n, x, y, angle)]
 
 
-def _motion_shatter(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_shatter(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """An object is dropped, hits the floor and breaks into pieces that scatter and come to rest."""
     frames = np.arange(n, dtype=np.float64)
     floor = rng.uniform(0.7, 1.0) * h - 0.4 * r  # where the pieces' centres come to rest
@@ -347,9 +372,9 @@ def _motion_shatter(rng: np.random.Generator, n: int, h: int, w: int, r: float) 
     edges = rng.uniform(0, 2 * np.pi) + 2 * np.pi * fractions  # piece boundaries, object frame
     mids = (edges[:-1] + edges[1:]) / 2
     anchors = 0.55 * np.stack([np.cos(mids), np.sin(mids)], 1)  # piece centres, object units
-    out = np.stack([np.cos(mids + theta), np.sin(mids + theta)], 1)  # outward, world frame
-    start = np.array([x0, y_hit]) + 0.55 * r * out
-    vel = out * rng.uniform(0.6, 1.6, (k, 1)) * h / 64
+    outward = np.stack([np.cos(mids + theta), np.sin(mids + theta)], 1)  # world frame
+    start = np.array([x0, y_hit]) + 0.55 * r * outward
+    vel = outward * rng.uniform(0.6, 1.6, (k, 1)) * h / 64
     vel[:, 1] -= rng.uniform(0.8, 1.8, k) * h / 64  # kicked upwards by the impact
     px, py = _bodies(start, vel, t_hit, n, g, np.full(k, floor), 0.3, 0.15)
     spin = rng.uniform(-0.15, 0.15, k)
@@ -360,11 +385,13 @@ def _motion_shatter(rng: np.random.Generator, n: int, h: int, w: int, r: float) 
         angle = theta + np.cumsum(spin[i] * moving * after)
         sector = (float(edges[i]), float(edges[i + 1]))
         anchor = (float(anchors[i, 0]), float(anchors[i, 1]))
-        tracks.append(_track(n, px[:, i], py[:, i], angle, visible=after, sector=sector, anchor=anchor))
-    return Scene(tracks)
+        tracks.append(
+            _track(n, px[:, i], py[:, i], angle, visible=after, sector=sector, anchor=anchor)
+        )
+    return tracks
 
 
-def _motion_spread(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_spread(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """The object appears as a dot and grows, ever more slowly (like an ink blot spreading)."""
     frames = np.arange(n, dtype=np.float64)
     onset = rng.uniform(-0.3, 0.25) * n
@@ -373,10 +400,10 @@ def _motion_spread(rng: np.random.Generator, n: int, h: int, w: int, r: float) -
     scale = final - (final - first) * np.exp(-np.maximum(frames - onset, 0) / tau)
     x = rng.uniform(0.3, 0.7) * w
     y = rng.uniform(0.3, 0.7) * h
-    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi), scale, visible=frames >= onset)])
+    return [_track(n, x, y, rng.uniform(0, 2 * np.pi), scale, visible=frames >= onset)]
 
 
-def _motion_slide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_slide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """The object slides in along the floor under friction, slowing down to a stop."""
     frames = np.arange(n, dtype=np.float64)
     floor = rng.uniform(0.7, 1.0) * h - 0.8 * r
@@ -385,10 +412,10 @@ def _motion_slide(rng: np.random.Generator, n: int, h: int, w: int, r: float) ->
     deceleration = 2 * distance / t_rest**2
     remaining = np.maximum(t_rest - frames, 0)  # time left until rest
     x = w / 2 - rng.choice([-1, 1]) * deceleration / 2 * remaining**2
-    return Scene([_track(n, x, floor, rng.uniform(0, 2 * np.pi))])
+    return [_track(n, x, floor, rng.uniform(0, 2 * np.pi))]
 
 
-def _motion_spiral(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_spiral(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """The object circles a drain and spirals into its centre, ever faster, where it stops."""
     frames = np.arange(n, dtype=np.float64)
     cx, cy = w / 2 + rng.uniform(-0.15, 0.15) * w, h / 2 + rng.uniform(-0.1, 0.1) * h
@@ -400,10 +427,10 @@ def _motion_spiral(rng: np.random.Generator, n: int, h: int, w: int, r: float) -
     omega[frames >= t_end] = 0
     phase = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * np.cumsum(omega)
     x, y = cx + radius * np.cos(phase), cy + radius * np.sin(phase)
-    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi))])
+    return [_track(n, x, y, rng.uniform(0, 2 * np.pi))]
 
 
-def _motion_glide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_glide(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """The object crosses at constant velocity in a random direction."""
     frames = np.arange(n, dtype=np.float64)
     heading = rng.uniform(0, 2 * np.pi)
@@ -412,31 +439,35 @@ def _motion_glide(rng: np.random.Generator, n: int, h: int, w: int, r: float) ->
     cx, cy = rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h
     x = cx + np.cos(heading) * speed * (frames - t_mid)
     y = cy + np.sin(heading) * speed * (frames - t_mid)
-    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi))])
+    return [_track(n, x, y, rng.uniform(0, 2 * np.pi))]
 
 
-def _motion_orbit(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_orbit(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """The object circles a centre (period 80-130 frames) in a random direction."""
     frames = np.arange(n, dtype=np.float64)
     radius = rng.uniform(0.22, 0.32) * min(h, w)
     cx, cy = w / 2 + rng.uniform(-0.1, 0.1) * w, h / 2 + rng.uniform(-0.05, 0.05) * h
-    phase = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(80, 130)
+    phase = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(
+        80, 130
+    )
     x, y = cx + radius * np.cos(phase), cy + radius * np.sin(phase)
-    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi))])
+    return [_track(n, x, y, rng.uniform(0, 2 * np.pi))]
 
 
-def _motion_pendulum(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_pendulum(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """The object swings on an invisible string (period 90-150 frames)."""
     frames = np.arange(n, dtype=np.float64)
     pivot_x, pivot_y = rng.uniform(0.35, 0.65) * w, rng.uniform(-0.4, 0.05) * h
     length = rng.uniform(0.6, 0.78) * h - pivot_y
     amplitude = rng.uniform(0.35, 0.65)
-    swing = amplitude * np.sin(2 * np.pi * frames / rng.uniform(90, 150) + rng.uniform(0, 2 * np.pi))
+    swing = amplitude * np.sin(
+        2 * np.pi * frames / rng.uniform(90, 150) + rng.uniform(0, 2 * np.pi)
+    )
     x, y = pivot_x + length * np.sin(swing), pivot_y + length * np.cos(swing)
-    return Scene([_track(n, x, y, rng.uniform(0, 2 * np.pi) - swing)])
+    return [_track(n, x, y, rng.uniform(0, 2 * np.pi) - swing)]
 
 
-def _motion_projectile(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_projectile(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """The object flies a parabola through the frame, left or right, its apex at a random time."""
     frames = np.arange(n, dtype=np.float64)
     t_apex = rng.uniform(0.3, 0.7) * n
@@ -447,18 +478,23 @@ def _motion_projectile(rng: np.random.Generator, n: int, h: int, w: int, r: floa
     x = w / 2 + rng.uniform(-0.1, 0.1) * w + vx * (frames - t_apex)
     y = y_apex + 0.5 * g * (frames - t_apex) ** 2
     angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * rng.uniform(0.01, 0.04) * frames
-    return Scene([_track(n, x, y, angle)])
+    return [_track(n, x, y, angle)]
 
 
-def _motion_spin(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> Scene:
+def _motion_spin(rng: np.random.Generator, n: int, h: int, w: int, r: float) -> list[Track]:
     """The object turns in place, one turn per 80-150 frames, in a random direction."""
     frames = np.arange(n, dtype=np.float64)
     x, y = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
-    angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(80, 150)
-    return Scene([_track(n, x, y, angle)])
+    angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * frames / rng.uniform(
+        80, 150
+    )
+    return [_track(n, x, y, angle)]
 
 
-MOTIONS: dict[str, Callable[[np.random.Generator, int, int, int, float], Scene]] = {
+Motion = Callable[[np.random.Generator, int, int, int, float], list[Track]]
+"""(rng, frames, height, width, object radius) -> the tracks of one video, in world pixels."""
+
+MOTIONS: dict[str, Motion] = {
     "BounceToRest": _motion_bounce,
     "Glide": _motion_glide,
     "Orbit": _motion_orbit,
@@ -477,7 +513,7 @@ MOTIONS: dict[str, Callable[[np.random.Generator, int, int, int, float], Scene]]
 
 
 def _camera(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
-    """Per-frame camera offsets (n, 2): still half the time, else a slow pan in a random direction."""
+    """Camera offsets (n, 2): still half the time, else a slow pan in a random direction."""
     if rng.random() < 0.5:
         return np.zeros((n, 2))
     heading = rng.uniform(0, 2 * np.pi)
@@ -495,7 +531,11 @@ def _backgrounds(look: Appearance, offsets: np.ndarray, height: int, width: int)
     for i, (dx, dy) in enumerate(offsets):
         shift = np.float32([[1, 0, -(look.pad + dx)], [0, 1, -(look.pad + dy)]])
         out[i] = cv2.warpAffine(
-            look.background, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            look.background,
+            shift,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT,
         )
     return out
 
@@ -506,7 +546,7 @@ def _reach(look: Appearance, track: Track) -> np.ndarray:
 
 
 def _draw_track(frames: np.ndarray, look: Appearance, track: Track, offsets: np.ndarray) -> None:
-    """Composite one object (or piece) into the frames, in place, frame by frame in small windows."""
+    """Composite one object (or piece) into the frames, in place, in a small window per frame."""
     _, height, width, _ = frames.shape
     reach = _reach(look, track)
     cx, cy = track.x - offsets[:, 0], track.y - offsets[:, 1]  # screen pixels
@@ -541,7 +581,7 @@ def _draw_track(frames: np.ndarray, look: Appearance, track: Track, offsets: np.
     colour += np.clip(look.fill * light[..., None], 0, 1) * (inner - dot)[..., None]
     colour += look.mark * dot[..., None]
     keep = 1 - edge[..., None]
-    for i, (f, x, y) in enumerate(zip(idx, x0, y0, strict=True)):  # plain slices beat fancy indexing
+    for i, (f, x, y) in enumerate(zip(idx, x0, y0, strict=True)):  # slices beat fancy indexing
         xa, xb, ya, yb = max(x, 0), min(x + span, width), max(y, 0), min(y + span, height)
         if xa >= xb or ya >= yb:
             continue
@@ -551,10 +591,12 @@ def _draw_track(frames: np.ndarray, look: Appearance, track: Track, offsets: np.
         window += colour[local]
 
 
-def render(look: Appearance, scene: Scene, offsets: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Draw a scene through a camera: (n, H, W, 3) uint8 RGB frames."""
+def render(
+    look: Appearance, tracks: list[Track], offsets: np.ndarray, height: int, width: int
+) -> np.ndarray:
+    """Draw the tracks over the background through a camera: (n, H, W, 3) uint8 RGB frames."""
     frames = _backgrounds(look, offsets, height, width)
-    for track in scene.tracks:
+    for track in tracks:
         _draw_track(frames, look, track, offsets)
     frames *= 255
     frames += 0.5
@@ -562,16 +604,21 @@ def render(look: Appearance, scene: Scene, offsets: np.ndarray, height: int, wid
 
 
 def _place(
-    rng: np.random.Generator, scene: Scene, offsets: np.ndarray, height: int, width: int, margin: float
+    rng: np.random.Generator,
+    tracks: list[Track],
+    offsets: np.ndarray,
+    height: int,
+    width: int,
+    margin: float,
 ) -> None:
-    """Shift a scene by a random offset that keeps its path in the (moving) frame, in place.
+    """Shift all tracks by one random offset that keeps their path in the (moving) frame.
 
     Every class then spreads its object over the whole frame, so where the object is in a single
     frame says little about the class (a floor, a pivot or a drain is never drawn).
     """
     shown = [
         (t.x[t.visible] - offsets[t.visible, 0], t.y[t.visible] - offsets[t.visible, 1])
-        for t in scene.tracks
+        for t in tracks
         if t.visible.any()
     ]
     if not shown:
@@ -579,7 +626,7 @@ def _place(
     xs, ys = np.concatenate([x for x, _ in shown]), np.concatenate([y for _, y in shown])
     dx = rng.uniform(*sorted((margin - xs.min(), width - margin - xs.max())))
     dy = rng.uniform(*sorted((margin - ys.min(), height - margin - ys.max())))
-    for track in scene.tracks:
+    for track in tracks:
         track.x += dx
         track.y += dy
 
@@ -592,7 +639,7 @@ def _video_rng(seed: int, label: int, group: int, clip: int) -> np.random.Genera
 def render_video(
     class_name: str, group: int = 1, clip: int = 1, seed: int = 0, settings: Settings | None = None
 ) -> np.ndarray:
-    """The frames of one built-in video, (T, H, W, 3) uint8 RGB, exactly as `generate` encodes them."""
+    """The frames of one built-in video, (T, H, W, 3) uint8 RGB, as `generate` encodes them."""
     settings = settings or Settings()
     config.check_choice("class_name", class_name, CLASSES)
     label = list(CLASSES).index(class_name)
@@ -600,12 +647,12 @@ def render_video(
     n = int(rng.integers(settings.frames[0], settings.frames[1] + 1))
     look = group_appearance(seed, group, settings.height, settings.width)
     scale = rng.uniform(0.8, 1.2)  # per-video size jitter around the group's object
-    scene = MOTIONS[class_name](rng, n, settings.height, settings.width, look.radius * scale)
-    for track in scene.tracks:
+    tracks = MOTIONS[class_name](rng, n, settings.height, settings.width, look.radius * scale)
+    for track in tracks:
         track.scale *= scale
     offsets = _camera(rng, n, settings.width)
-    _place(rng, scene, offsets, settings.height, settings.width, 0.6 * look.radius * scale)
-    return render(look, scene, offsets, settings.height, settings.width)
+    _place(rng, tracks, offsets, settings.height, settings.width, 0.6 * look.radius * scale)
+    return render(look, tracks, offsets, settings.height, settings.width)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -694,24 +741,33 @@ def generate(
     settings = Settings(height, width, groups, tuple(clips_per_group), tuple(frames))
     if _occupied(root) and not overwrite:
         raise FileExistsError(
-            f"{root} already exists and is not empty; delete it, pick another folder or pass overwrite=True"
+            f"{root} already exists and is not empty; delete it, pick another folder "
+            "or pass overwrite=True"
         )
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the finished dataset should be readable
     try:
         counts = clip_counts(seed, settings)
         names = [_video_name(c, g, k) for (c, g), m in counts.items() for k in range(1, m + 1)]
         names.sort(key=lambda n: (list(CLASSES).index(n.split("/")[0]), n))
         started = time.perf_counter()
-        for name in tqdm(names, desc=f"built-in dataset (seed {seed})", unit="video", disable=not progress):
+        for name in tqdm(
+            names, desc=f"built-in dataset (seed {seed})", unit="video", disable=not progress
+        ):
             cls, group, clip = name.split("/")[0], _group_of(name), int(name[-6:-4])
             video = render_video(cls, group, clip, seed, settings)
             (tmp / "UCF-101" / cls).mkdir(parents=True, exist_ok=True)
             write_avi(tmp / "UCF-101" / name, video)
         _write_split_files(tmp / "ucfTrainTestlist", names, groups)
-        info = {"version": VERSION, "seed": seed, "settings": asdict(settings), "videos": len(names),
-                "seconds": round(time.perf_counter() - started, 1),
-                "classes": {c.name: asdict(c) for c in CLASSES.values()}}
+        info = {
+            "version": VERSION,
+            "seed": seed,
+            "settings": asdict(settings),
+            "videos": len(names),
+            "seconds": round(time.perf_counter() - started, 1),
+            "classes": {c.name: asdict(c) for c in CLASSES.values()},
+        }
         (tmp / "synthetic.json").write_text(json.dumps(info, indent=1))
         _move_into_place(tmp, root, overwrite)
     finally:
@@ -762,15 +818,20 @@ def _file_lock(path: Path) -> Iterator[None]:
 def builtin_root(seed: int = 0, root: str | Path | None = None, *, progress: bool = True) -> Path:
     """The built-in dataset's root folder, generated on first use (default settings).
 
-    Lives in `config.cache_dir() / f"builtin-v{VERSION}-seed{seed}"` unless `root` is given.
+    Lives in `config.cache_dir() / f"builtin-v{VERSION}-seed{seed}"` unless `root` is given; a
+    folder that already holds this generator version's dataset for this seed is used as it is.
     Two processes calling this at once generate it once: the second waits for the first.
     """
-    root = Path(root).expanduser() if root is not None else config.cache_dir() / f"builtin-v{VERSION}-seed{seed}"
+    if root is None:
+        root = config.cache_dir() / f"builtin-v{VERSION}-seed{seed}"
+    root = Path(root).expanduser()
     if _complete(root, seed):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(root.with_name(f".{root.name}.lock")):
         if not _complete(root, seed):
+            for stale in root.parent.glob(f".{root.name}.partial-*"):  # left by a killed run
+                shutil.rmtree(stale, ignore_errors=True)
             try:
                 generate(root, seed, progress=progress)
             except OSError:

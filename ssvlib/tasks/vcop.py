@@ -113,3 +113,28 @@ class VCOPDataset(Dataset):
             clip = T.hflip(clip) if mirror else clip
             out.append(to_input(clip, self.residual))
         return torch.stack(out), label
+
+
+PRESETS: dict[str, dict] = {
+    # Minutes on a laptop CPU with the built-in dataset: short, strided clips of residual frames
+    # (differences of consecutive frames, which made the order signal learnable in our prototype).
+    "cpu": dict(clip_len=8, step=2, gap=4, size=64, crop=56, residual=True, batch_size=16,
+                epochs=25, optimizer="adamw", lr=2e-3, weight_decay=5e-4, hidden=128,
+                finetune_epochs=6, finetune_lr=0.02, clips_per_video=5),
+    # The paper's recipe (Xu et al. 2019, and their public code): 3 clips of 16 frames 8 apart,
+    # 112x112 crops of 128x171 frames, SGD lr 1e-3, batch 8, 300 epochs; fine-tuning 150 epochs;
+    # 10 clips per test video.
+    "paper": dict(clip_len=16, step=1, gap=8, size=(128, 171), crop=112, residual=False,
+                  batch_size=8, epochs=300, optimizer="sgd", lr=1e-3, weight_decay=5e-4,
+                  hidden=512, finetune_epochs=150, finetune_lr=1e-3, clips_per_video=10),
+}
+
+
+def build_model(encoder: torch.nn.Module, spec: VCOPSpec, hidden: int, dropout: float = 0.5):
+    """The VCOP network: a shared clip encoder and the pairwise order head."""
+    from ..models.heads import PairwiseHead
+    from ..models.tuple_model import TupleModel
+
+    head = PairwiseHead(encoder.feature_dim, spec.num_clips, spec.num_classes, hidden=hidden,
+                        dropout=dropout)
+    return TupleModel(encoder, head)
