@@ -41,7 +41,7 @@ import numpy as np
 
 from ssvlib import config
 
-VERSION = 1
+VERSION = 2
 """Bumped whenever the generator's output changes, so a cache never serves stale videos."""
 
 FPS = 25

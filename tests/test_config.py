@@ -1,0 +1,48 @@
+"""Run-wide settings: smoke mode, device names, run folders, results folder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssvlib import config
+
+
+def test_smoke_flag(monkeypatch):
+    for value, expected in (("1", True), ("yes", True), ("0", False), ("", False)):
+        monkeypatch.setenv("SSV_SMOKE", value)
+        assert config.is_smoke() is expected
+
+
+def test_devices(monkeypatch):
+    assert config.resolve_device("cpu") == torch.device("cpu")
+    assert config.resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert config.resolve_device("auto").type in ("cuda", "mps", "cpu")
+    with pytest.raises(ValueError, match="'auto', 'cuda', 'mps', 'cpu'"):
+        config.resolve_device("tpu")
+
+
+def test_run_dir_changes_with_settings_and_smoke(monkeypatch, tmp_path):
+    monkeypatch.setenv("SSV_CACHE", str(tmp_path))
+    monkeypatch.setenv("SSV_SMOKE", "0")
+    a = config.run_dir("vcop", {"lr": 0.1, "seed": 0})
+    assert a == config.run_dir("vcop", {"seed": 0, "lr": 0.1})
+    assert a != config.run_dir("vcop", {"lr": 0.2, "seed": 0})
+    monkeypatch.setenv("SSV_SMOKE", "1")
+    assert config.run_dir("vcop", {"lr": 0.1, "seed": 0}) != a
+    assert a.parent == tmp_path / "runs"
+
+
+def test_results_dir_never_mixes_smoke_and_real_runs(monkeypatch, tmp_path):
+    monkeypatch.delenv("SSV_RESULTS", raising=False)
+    monkeypatch.setenv("SSV_SMOKE", "0")
+    real = config.default_results_dir()
+    monkeypatch.setenv("SSV_SMOKE", "1")
+    assert config.default_results_dir() != real
+    monkeypatch.setenv("SSV_RESULTS", str(tmp_path))
+    assert config.default_results_dir() == tmp_path
+
+
+def test_check_choice_lists_valid_values():
+    with pytest.raises(ValueError, match="'builtin', 'ucf101'"):
+        config.check_choice("dataset", "kinetics", ("builtin", "ucf101"))
