@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_video
+
 from ssvlib.data.ucf101 import VideoRecord
 from ssvlib.models.encoders import build_encoder
 from ssvlib.tasks import vcop
