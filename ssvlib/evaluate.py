@@ -73,6 +73,31 @@ def _progress(iterable, enabled: bool, desc: str):
     return tqdm(iterable, desc=desc, leave=False)
 
 
+def _per_clip(fn, module: nn.Module, dataset: Dataset, device: torch.device, batch_size: int,
+              num_workers: int | None, amp: bool | None, progress: bool, desc: str):
+    """Apply `fn` to every clip of every video: (N_videos, K, D) outputs and labels, in dataset order.
+
+    `module` is put in eval mode on `device` for the pass and left in the mode it came in.
+    """
+    was_training = module.training
+    module.eval().to(device)
+    outputs, labels, order = [], [], []
+    try:
+        for clips, label, index in _progress(
+            _eval_loader(dataset, batch_size, device, num_workers), progress, desc
+        ):
+            b, k = clips.shape[:2]
+            with _autocast(device, amp):
+                out = fn(clips.flatten(0, 1).to(device, non_blocking=True))
+            outputs.append(out.float().reshape(b, k, -1).cpu())
+            labels.append(torch.as_tensor(label))
+            order.append(torch.as_tensor(index))
+    finally:
+        module.train(was_training)
+    perm = torch.argsort(torch.cat(order))
+    return torch.cat(outputs)[perm], torch.cat(labels).long()[perm]
+
+
 def pool_feature_map(
     fmap: torch.Tensor, pool: str = "max", pool_size: tuple[int, int, int] | None = None
 ) -> torch.Tensor:
@@ -115,28 +140,13 @@ def extract_features(
         raise ValueError("pool_size applies to the conv5 map: pass use_feature_map=True with it")
     _check_eval_dataset(dataset, "extract_features")
     device = resolve_device(device)
-    was_training = encoder.training
-    encoder.eval().to(device)
-    feats: list[torch.Tensor] = []
-    labels: list[torch.Tensor] = []
-    order: list[torch.Tensor] = []
-    loader = _eval_loader(dataset, batch_size, device, num_workers)
-    try:
-        for clips, label, index in _progress(loader, progress, "features"):
-            b, k = clips.shape[:2]
-            x = clips.flatten(0, 1).to(device, non_blocking=True)
-            with _autocast(device, amp):
-                if use_feature_map:
-                    out = pool_feature_map(encoder.feature_map(x), pool, pool_size)
-                else:
-                    out = encoder(x)
-            feats.append(out.float().reshape(b, k, -1).mean(dim=1).cpu())
-            labels.append(torch.as_tensor(label))
-            order.append(torch.as_tensor(index))
-    finally:
-        encoder.train(was_training)
-    perm = torch.argsort(torch.cat(order))
-    return torch.cat(feats)[perm], torch.cat(labels).long()[perm]
+    if use_feature_map:
+        fn = lambda x: pool_feature_map(encoder.feature_map(x), pool, pool_size)  # noqa: E731
+    else:
+        fn = encoder
+    feats, labels = _per_clip(fn, encoder, dataset, device, batch_size, num_workers, amp, progress,
+                              "features")
+    return feats.mean(dim=1), labels
 
 
 def nearest_neighbours(
@@ -305,23 +315,7 @@ def predict_videos(
     """Logits of every clip of every test video: (N_videos, K, classes) and labels (N_videos,)."""
     _check_eval_dataset(dataset, "predict_videos")
     device = resolve_device(device)
-    was_training = model.training
-    model.eval().to(device)
-    logits, labels, order = [], [], []
-    try:
-        for clips, label, index in _progress(
-            _eval_loader(dataset, batch_size, device, num_workers), progress, "test"
-        ):
-            b, k = clips.shape[:2]
-            with _autocast(device, amp):
-                out = model(clips.flatten(0, 1).to(device, non_blocking=True))
-            logits.append(out.float().reshape(b, k, -1).cpu())
-            labels.append(torch.as_tensor(label))
-            order.append(torch.as_tensor(index))
-    finally:
-        model.train(was_training)
-    perm = torch.argsort(torch.cat(order))
-    return torch.cat(logits)[perm], torch.cat(labels).long()[perm]
+    return _per_clip(model, model, dataset, device, batch_size, num_workers, amp, progress, "test")
 
 
 def weights_fingerprint(model: nn.Module) -> str:
