@@ -194,6 +194,18 @@ def sample_high_motion_window(
     return int(rng.choice(candidates))
 
 
+HIGH_MOTION_QUANTILE = 0.75
+"""Samplers given a motion curve draw windows from the top quarter by mean motion."""
+
+
+def window_start(num_frames: int, span: int, rng: np.random.Generator,
+                 motion: np.ndarray | None = None) -> int:
+    """Start of a `span`-frame window: a high-motion one when a motion curve is given, else uniform."""
+    if motion is not None and len(motion) >= span:
+        return sample_high_motion_window(motion, span, rng, quantile=HIGH_MOTION_QUANTILE)
+    return int(rng.integers(0, max(0, num_frames - span) + 1))
+
+
 def motion_map(frames: np.ndarray) -> np.ndarray:
     """Where things move: absolute differences of consecutive gray frames summed over time, (H, W)."""
     gray = to_gray(frames)

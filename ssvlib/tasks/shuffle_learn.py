@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.motion import sample_high_motion_window
-
-HIGH_MOTION_QUANTILE = 0.75  # windows are drawn from the top quarter by mean motion
+from ..data.motion import window_start
 
 
 def five_frames(num_frames: int, rng: np.random.Generator, span: int = 60, min_gap: int = 4,
@@ -24,10 +22,7 @@ def five_frames(num_frames: int, rng: np.random.Generator, span: int = 60, min_g
     """Sorted frames a < b < c < d < e inside one window of at most `span` frames."""
     span = min(span, num_frames)
     min_gap = max(1, min(min_gap, (span - 1) // 4))
-    if motion is not None and len(motion) >= span:
-        start = sample_high_motion_window(motion, span, rng, quantile=HIGH_MOTION_QUANTILE)
-    else:
-        start = int(rng.integers(0, num_frames - span + 1))
+    start = window_start(num_frames, span, rng, motion)
     slack = span - 1 - 4 * min_gap
     cuts = np.sort(rng.integers(0, slack + 1, size=4)) if slack > 0 else np.zeros(4, int)
     gaps = min_gap + np.diff(np.concatenate([[0], cuts]))

@@ -21,6 +21,8 @@ from torch.utils.data import Dataset
 from ..data import transforms as T
 from ..data.clips import load_frames, to_input
 from ..data.video import video_info
+from ..models.heads import PairwiseHead
+from ..models.tuple_model import TupleModel
 from .permutations import num_classes, shuffle_with_label
 
 
@@ -132,9 +134,6 @@ PRESETS: dict[str, dict] = {
 
 def build_model(encoder: torch.nn.Module, spec: VCOPSpec, hidden: int, dropout: float = 0.5):
     """The VCOP network: a shared clip encoder and the pairwise order head."""
-    from ..models.heads import PairwiseHead
-    from ..models.tuple_model import TupleModel
-
     head = PairwiseHead(encoder.feature_dim, spec.num_clips, spec.num_classes, hidden=hidden,
                         dropout=dropout)
     return TupleModel(encoder, head)
