@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ssv-installed
 SMOKE_OUT := _build/smoke
 
-.PHONY: setup book test lint clean-book clean
+.PHONY: setup book test lint format clean-book clean
 
 setup: $(STAMP)
 
@@ -27,8 +27,14 @@ test: $(STAMP)
 	SSV_SMOKE=1 SSV_SMOKE_BOOK_OUT=$(SMOKE_OUT) $(BIN)/python -m pytest tests notebooks --nbmake \
 		--nbmake-timeout=900 -p no:cacheprovider $(PYTEST_ARGS)
 
+# One linter and one formatter for the library, the tests and the notebooks.
 lint: $(STAMP)
-	$(BIN)/ruff check ssvlib tests
+	$(BIN)/ruff check ssvlib tests notebooks
+	$(BIN)/ruff format --check ssvlib tests notebooks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix ssvlib tests notebooks
+	$(BIN)/ruff format ssvlib tests notebooks
 
 clean-book:
 	rm -rf _build

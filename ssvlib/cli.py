@@ -10,7 +10,7 @@ from pathlib import Path
 
 def _synth(args: argparse.Namespace) -> int:
     """ssv data synth ROOT: write the built-in dataset in UCF-101's layout."""
-    from .data.synthetic import generate
+    from .data.builtin import generate
 
     root = generate(Path(args.root), seed=args.seed)
     print(json.dumps({"root": str(root), "seed": args.seed}))
@@ -43,8 +43,11 @@ def _bench_decode(args: argparse.Namespace) -> int:
     """ssv bench decode ROOT: one JSON line comparing whole-video decoding with ssvlib's reader."""
     from .bench import bench_decode
 
-    print(json.dumps(bench_decode(args.root, repeats=args.repeats, backend=args.backend,
-                                  limit=args.limit)))
+    print(
+        json.dumps(
+            bench_decode(args.root, repeats=args.repeats, backend=args.backend, limit=args.limit)
+        )
+    )
     return 0
 
 
@@ -54,7 +57,8 @@ def parser() -> argparse.ArgumentParser:
     groups = top.add_subparsers(dest="group", required=True)
 
     data = groups.add_parser("data", help="set up and check datasets").add_subparsers(
-        dest="command", required=True)
+        dest="command", required=True
+    )
     synth = data.add_parser("synth", help="generate the built-in dataset in UCF-101's layout")
     synth.add_argument("root", help="folder to write (it will hold UCF-101/ and ucfTrainTestlist/)")
     synth.add_argument("--seed", type=int, default=0)
@@ -69,7 +73,9 @@ def parser() -> argparse.ArgumentParser:
     download.add_argument("--splits-only", action="store_true", help="only the split files")
     download.set_defaults(run=_download)
 
-    bench = groups.add_parser("bench", help="benchmarks").add_subparsers(dest="command", required=True)
+    bench = groups.add_parser("bench", help="benchmarks").add_subparsers(
+        dest="command", required=True
+    )
     decode = bench.add_parser("decode", help="VCOP-shaped samples: whole-video decoding vs ssvlib")
     decode.add_argument("root", help="folder searched for .avi videos")
     decode.add_argument("--repeats", type=int, default=3)

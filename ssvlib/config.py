@@ -31,7 +31,9 @@ def resolve_device(name="auto"):
     valid = ("auto", "cuda", "mps", "cpu")
     base = str(name).split(":")[0]
     if base not in valid:
-        raise ValueError(f"device={name!r} is not one of {valid} (a CUDA index like 'cuda:1' works too)")
+        raise ValueError(
+            f"device={name!r} is not one of {valid} (a CUDA index like 'cuda:1' works too)"
+        )
     if base == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -39,9 +41,13 @@ def resolve_device(name="auto"):
             return torch.device("mps")
         return torch.device("cpu")
     if base == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but torch sees no CUDA GPU; use 'auto' or 'cpu'")
+        raise ValueError(
+            "device='cuda' was asked for but torch sees no CUDA GPU; use 'auto' or 'cpu'"
+        )
     if base == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device='mps' was asked for but this torch has no MPS; use 'auto' or 'cpu'")
+        raise ValueError(
+            "device='mps' was asked for but this torch has no MPS; use 'auto' or 'cpu'"
+        )
     return torch.device(name)
 
 
@@ -58,7 +64,9 @@ def check_choice(name: str, value, valid) -> None:
     """Raise a ValueError that lists the valid values when `value` is not among them."""
     valid = tuple(valid)
     if value not in valid:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of: {', '.join(map(repr, valid))}")
+        raise ValueError(
+            f"{name}={value!r} is not valid; choose one of: {', '.join(map(repr, valid))}"
+        )
 
 
 def repo_root() -> Path | None:

@@ -1,28 +1,67 @@
-"""Downstream evaluation shared by every paper: features, retrieval, linear probe, fine-tuning.
+"""Downstream evaluation shared by every paper: frozen features, retrieval, fine-tuning.
 
-Every accuracy here is a fraction in [0, 1], and every function says which kind it is:
+The protocol, the same for every chapter (the encoder is an `ElementEncoder`, so it is evaluated
+on the element type it was pretrained on):
 
-- *clip-level*: each test clip is scored on its own;
-- *video-level*: a video's K clips are pooled first (logits or features averaged), then scored.
+- `frozen_eval`: one decoding pass per split gives, for every video, the pooled feature (the
+  encoder's conv trunk, "conv5", global-average-pooled) and the retrieval feature (conv5
+  max-pooled, globally or over `retrieval_pool` windows and flattened), each averaged over the
+  video's clips; then a linear probe on the first and nearest-neighbour retrieval on the second.
+- `finetune`: the encoder plus a new linear layer, trained on labelled videos; the epoch is chosen
+  on held-out *training* groups (never the test videos), and the test videos are scored once.
+- `finetune_fractions`: `finetune` at each fraction of the labels, one cached run folder each.
 
-Papers report video-level accuracy (VCOP: 10 clips per video, logits averaged). Mixing the two up is
-the most common way reproductions disagree, so `finetune` returns both.
+Every accuracy is a fraction in [0, 1], and every function says which kind it is:
+*clip-level* (each test clip on its own) or *video-level* (a video's K clips pooled first: logits
+or features averaged). Papers report video-level accuracy (VCOP: 10 clips per video, logits
+averaged); mixing the two up is the most common way reproductions disagree.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
-from ssvlib.config import check_choice, resolve_device, seed_everything
-from ssvlib.train import EpochSampler, fit, loader_kwargs, make_optimizer, make_scheduler
+from .checkpoint import videos_digest, weights_fingerprint
+from .config import resolve_device, run_dir, seed_everything
+from .data.datasets import VideoDataset, View, subset_by_fraction
+from .data.videos import Videos
+from .models.tuple_model import ElementEncoder
+from .train import Optim, fit, make_loader, make_optimizer, make_scheduler
 
-POOLS = ("avg", "max")
+
+@dataclass(frozen=True)
+class Downstream:
+    """The evaluation recipe: fine-tuning budget and optimiser, clips per video, retrieval pool.
+
+    `epochs` is the most a fine-tuning run trains; the epoch kept is the one with the best
+    video-level accuracy on the held-out training groups. `encoder_lr_scale` multiplies the
+    encoder's learning rate (the new layer gets `optim.lr`).
+    """
+
+    epochs: int
+    batch_size: int
+    optim: Optim
+    encoder_lr_scale: float = 1.0
+    dropout: float = 0.0
+    clips_per_video: int = 10
+    retrieval_pool: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot run."""
+        if self.epochs < 1 or self.batch_size < 1 or self.clips_per_video < 1:
+            raise ValueError(
+                f"Downstream needs epochs, batch_size and clips_per_video >= 1, got {self}"
+            )
+        if self.encoder_lr_scale < 0:
+            raise ValueError(f"encoder_lr_scale={self.encoder_lr_scale} must be >= 0")
 
 
 def _as_tensor(x, dtype: torch.dtype) -> torch.Tensor:
@@ -42,26 +81,10 @@ def _check_pairs(feats: torch.Tensor, labels: torch.Tensor, name: str) -> None:
         )
 
 
-def _check_eval_dataset(dataset: Dataset, caller: str) -> None:
-    """Raise unless `dataset` gives several clips per video (ClipDataset with train=False)."""
-    if getattr(dataset, "train", False):
-        raise ValueError(
-            f"{caller} needs a test-mode dataset that returns (clips, label, index): build it with "
-            f"ClipDataset(records, spec, train=False, clips_per_video=K)"
-        )
-
-
 def _autocast(device: torch.device, amp: bool | None):
     """bf16 autocast on CUDA when amp is None or True; a no-op context elsewhere."""
     enabled = device.type == "cuda" and amp is not False
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def _eval_loader(dataset: Dataset, batch_size: int, device: torch.device, num_workers: int | None):
-    """A fixed-order loader over test videos (each item holds K clips)."""
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, **loader_kwargs(device, num_workers)
-    )
 
 
 def _progress(iterable, enabled: bool, desc: str):
@@ -73,80 +96,76 @@ def _progress(iterable, enabled: bool, desc: str):
     return tqdm(iterable, desc=desc, leave=False)
 
 
-def _per_clip(fn, module: nn.Module, dataset: Dataset, device: torch.device, batch_size: int,
-              num_workers: int | None, amp: bool | None, progress: bool, desc: str):
-    """Apply `fn` to every clip of every video: (N_videos, K, D) outputs and labels, in dataset order.
+# --------------------------------------------------------------------------- frozen features
 
-    `module` is put in eval mode on `device` for the pass and left in the mode it came in.
+
+def pool_feature_map(fmap: torch.Tensor, pool: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Max-pool a (B, C, *spatial) map: globally to (B, C), or over `pool` windows, flattened.
+
+    VCOP's retrieval code max-pools conv5 over (1, 2, 2) windows and flattens (9,216 numbers at
+    112x112 input); a global max gives C numbers.
     """
-    was_training = module.training
-    module.eval().to(device)
-    outputs, labels, order = [], [], []
-    try:
-        for clips, label, index in _progress(
-            _eval_loader(dataset, batch_size, device, num_workers), progress, desc
-        ):
-            b, k = clips.shape[:2]
-            with _autocast(device, amp):
-                out = fn(clips.flatten(0, 1).to(device, non_blocking=True))
-            outputs.append(out.float().reshape(b, k, -1).cpu())
-            labels.append(torch.as_tensor(label))
-            order.append(torch.as_tensor(index))
-    finally:
-        module.train(was_training)
-    perm = torch.argsort(torch.cat(order))
-    return torch.cat(outputs)[perm], torch.cat(labels).long()[perm]
+    if fmap.ndim not in (4, 5):
+        raise ValueError(
+            f"a feature map is (B, C, H, W) or (B, C, T, H, W), got {tuple(fmap.shape)}"
+        )
+    if pool is None:
+        return fmap.flatten(2).amax(dim=2)
+    pooling = F.max_pool3d if fmap.ndim == 5 else F.max_pool2d
+    if len(pool) != fmap.ndim - 2:
+        raise ValueError(f"pool {pool} does not fit a feature map of shape {tuple(fmap.shape)}")
+    return pooling(fmap, kernel_size=pool, stride=pool, ceil_mode=True).flatten(1)
 
 
-def pool_feature_map(
-    fmap: torch.Tensor, pool: str = "max", pool_size: tuple[int, int, int] | None = None
-) -> torch.Tensor:
-    """Pool a (B,C,T,H,W) map: globally to (B,C), or over `pool_size` windows, then flattened."""
-    check_choice("pool", pool, POOLS)
-    if fmap.ndim != 5:
-        raise ValueError(f"feature_map must be (B, C, T, H, W), got {tuple(fmap.shape)}")
-    if pool_size is None:
-        return fmap.amax(dim=(2, 3, 4)) if pool == "max" else fmap.mean(dim=(2, 3, 4))
-    pooling = F.max_pool3d if pool == "max" else F.avg_pool3d
-    return pooling(fmap, kernel_size=pool_size, stride=pool_size).flatten(1)
+@dataclass
+class Features:
+    """Video-level features of one split: pooled (N, D), retrieval (N, D'), labels (N,)."""
+
+    pooled: torch.Tensor
+    retrieval: torch.Tensor
+    labels: torch.Tensor
 
 
 @torch.no_grad()
-def extract_features(
-    encoder: nn.Module,
-    dataset: Dataset,
-    device: str = "auto",
-    pool: str = "avg",
-    use_feature_map: bool = False,
+def encode_videos(
+    encoder: ElementEncoder,
+    dataset: VideoDataset,
     *,
-    pool_size: tuple[int, int, int] | None = None,
+    retrieval_pool: tuple[int, ...] | None = None,
+    device: str | torch.device = "auto",
     batch_size: int = 4,
     num_workers: int | None = None,
     amp: bool | None = None,
     progress: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Video-level features: each video's clip features averaged over its K clips.
+) -> Features:
+    """One pass over eval-mode videos: conv5 average-pooled and max-pooled, averaged over clips.
 
-    `dataset` must yield (clips (K,C,T,H,W), label, index), e.g. ``ClipDataset(train=False)``.
-    By default a clip's feature is ``encoder(clips)`` (global-average-pooled, `pool` unused).
-    With ``use_feature_map=True`` it is the conv5 map ``encoder.feature_map(clips)`` pooled by
-    `pool` ('avg' or 'max'): globally, or over `pool_size` windows and flattened. VCOP's retrieval
-    code max-pools conv5 over (1, 2, 2) windows and flattens (``pool="max", pool_size=(1, 2, 2)``).
-    Returns float32 features (N_videos, D) and int64 labels (N_videos,) on the CPU, in dataset
-    order. The encoder is left in the mode (train/eval) it came in.
+    The pooled feature is what the encoder outputs (`ElementEncoder.pool` of its feature map);
+    the retrieval feature max-pools the map globally, or over `retrieval_pool` windows (frame
+    encoders: over space, per frame, in order). The encoder is left in the mode it came in.
     """
-    check_choice("pool", pool, POOLS)
-    if pool_size is not None and not use_feature_map:
-        raise ValueError("pool_size applies to the conv5 map: pass use_feature_map=True with it")
-    _check_eval_dataset(dataset, "extract_features")
+    if dataset.train:
+        raise ValueError("encode_videos needs an eval-mode VideoDataset (train=False)")
     device = resolve_device(device)
-    if use_feature_map:
-        fn = lambda x: pool_feature_map(encoder.feature_map(x), pool, pool_size)  # noqa: E731
-    else:
-        fn = encoder
-    feats, labels = _per_clip(fn, encoder, dataset, device, batch_size, num_workers, amp, progress,
-                              "features")
-    return feats.mean(dim=1), labels
+    was_training = encoder.training
+    encoder.eval().to(device)
+    pooled, retrieval, labels = [], [], []
+    loader = make_loader(dataset, batch_size, train=False, device=device, num_workers=num_workers)
+    try:
+        for clips, label in _progress(loader, progress, "features"):
+            b, k = clips.shape[:2]
+            with _autocast(device, amp):
+                fmap = encoder.feature_map(clips.flatten(0, 1).to(device, non_blocking=True))
+            fmap = fmap.float()
+            pooled.append(encoder.pool(fmap).reshape(b, k, -1).mean(1).cpu())
+            pool = retrieval_pool
+            if pool is None and encoder.element.layout == "frames":
+                pool = (1, *fmap.shape[3:])  # max over space, one vector per frame, in order
+            retrieval.append(pool_feature_map(fmap, pool).reshape(b, k, -1).mean(1).cpu())
+            labels.append(torch.as_tensor(label))
+    finally:
+        encoder.train(was_training)
+    return Features(torch.cat(pooled), torch.cat(retrieval), torch.cat(labels).long())
 
 
 def nearest_neighbours(
@@ -266,22 +285,73 @@ def linear_probe(
         }
 
 
-class Classifier(nn.Module):
-    """An encoder followed by dropout and a new linear layer: clips (B,C,T,H,W) -> logits."""
+def frozen_eval(
+    encoder: ElementEncoder,
+    train_videos: Sequence,
+    test_videos: Sequence,
+    view: View,
+    setup: Downstream,
+    *,
+    seed: int = 0,
+    ks: tuple[int, ...] = (1, 5, 10, 20, 50),
+    device: str | torch.device = "auto",
+    num_workers: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Linear probe (pooled conv5) and retrieval top-k (max-pooled conv5) of a frozen encoder.
 
-    def __init__(self, encoder: nn.Module, num_classes: int, dropout: float = 0.0) -> None:
+    Test videos query the training videos, as in VCOP. Returns {"linear_probe_acc",
+    "retrieval_topk", "train", "test"} with the two splits' `Features` for pictures.
+    """
+    feats = {}
+    for part, records in (("train", train_videos), ("test", test_videos)):
+        data = VideoDataset(
+            records,
+            encoder.element,
+            view,
+            train=False,
+            clips_per_video=setup.clips_per_video,
+            seed=seed,
+        )
+        feats[part] = encode_videos(
+            encoder,
+            data,
+            retrieval_pool=setup.retrieval_pool,
+            device=device,
+            num_workers=num_workers,
+            progress=progress,
+        )
+    train, test = feats["train"], feats["test"]
+    probe = linear_probe(train.pooled, train.labels, test.pooled, test.labels, seed=seed)
+    topk = retrieval_topk(test.retrieval, test.labels, train.retrieval, train.labels, ks)
+    return {"linear_probe_acc": probe["test_acc"], "retrieval_topk": topk, **feats}
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+
+class Classifier(nn.Module):
+    """An encoder, dropout and a new linear layer.
+
+    Input: one element per video (B, T, C, H, W) -> logits (B, classes); or K elements per video
+    (B, K, T, C, H, W) -> the video-level logits, averaged over the K clips.
+    """
+
+    def __init__(self, encoder: ElementEncoder, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
-        if not isinstance(getattr(encoder, "feature_dim", None), int):
-            raise ValueError(
-                f"{type(encoder).__name__} has no integer `feature_dim`: the encoders of "
-                f"ssvlib.models.encoders set it to the size of the vector forward() returns"
-            )
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(encoder.feature_dim, num_classes)
 
+    def clip_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of every clip: (B, K, T, C, H, W) -> (B, K, classes)."""
+        b, k = x.shape[:2]
+        return self.fc(self.dropout(self.encoder(x.flatten(0, 1)))).reshape(b, k, -1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, num_classes)."""
+        """Logits (B, classes): clip-level for 5D input, video-level (clips averaged) for 6D."""
+        if x.ndim == 6:
+            return self.clip_logits(x).mean(1)
         return self.fc(self.dropout(self.encoder(x)))
 
 
@@ -303,132 +373,171 @@ def clip_and_video_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> dict[
 
 @torch.no_grad()
 def predict_videos(
-    model: nn.Module,
-    dataset: Dataset,
-    device: str = "auto",
+    model: Classifier,
+    dataset: VideoDataset,
     *,
+    device: str | torch.device = "auto",
     batch_size: int = 4,
     num_workers: int | None = None,
     amp: bool | None = None,
     progress: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of every clip of every test video: (N_videos, K, classes) and labels (N_videos,)."""
-    _check_eval_dataset(dataset, "predict_videos")
+    if dataset.train:
+        raise ValueError("predict_videos needs an eval-mode VideoDataset (train=False)")
     device = resolve_device(device)
-    return _per_clip(model, model, dataset, device, batch_size, num_workers, amp, progress, "test")
-
-
-def weights_fingerprint(model: nn.Module) -> str:
-    """A short summary of a model's weights: tells a pretrained start from a random one."""
-    with torch.no_grad():
-        total = sum(
-            float(p.double().abs().sum())
-            for p in model.state_dict().values()
-            if p.is_floating_point()
-        )
-    return f"{total:.6e}"
+    was_training = model.training
+    model.eval().to(device)
+    logits, labels = [], []
+    loader = make_loader(dataset, batch_size, train=False, device=device, num_workers=num_workers)
+    try:
+        for clips, label in _progress(loader, progress, "test"):
+            with _autocast(device, amp):
+                logits.append(model.clip_logits(clips.to(device, non_blocking=True)).float().cpu())
+            labels.append(torch.as_tensor(label))
+    finally:
+        model.train(was_training)
+    return torch.cat(logits), torch.cat(labels).long()
 
 
 def finetune(
-    encoder: nn.Module,
-    train_dataset: Dataset,
-    test_dataset: Dataset,
+    encoder: ElementEncoder,
+    train_videos: Sequence,
+    val_videos: Sequence,
+    test_videos: Sequence,
     num_classes: int,
+    view: View,
+    setup: Downstream,
     *,
-    epochs: int,
-    lr: float = 1e-3,
-    encoder_lr_scale: float = 1.0,
-    batch_size: int = 8,
-    optimizer: str = "sgd",
-    weight_decay: float = 5e-4,
-    momentum: float = 0.9,
-    scheduler: str = "none",
-    dropout: float = 0.0,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     num_workers: int | None = None,
     seed: int = 0,
-    amp: bool | None = None,
-    checkpoint_dir=None,
     progress: bool = True,
     max_steps_per_epoch: int | None = None,
+    samples_per_epoch: int | None = None,
+    desc: str = "finetune",
 ) -> dict:
-    """Fine-tune a copy of `encoder` with a new linear layer; return clip- and video-level accuracy.
+    """Fine-tune a copy of `encoder` with a new linear layer; choose the epoch on `val_videos`.
 
-    `train_dataset` yields (clip, label) (``ClipDataset(train=True)``), `test_dataset` yields
-    (clips (K,...), label, index) (``ClipDataset(train=False)``). The encoder's learning rate is
-    ``lr * encoder_lr_scale`` (below 1 keeps it closer to its pretrained weights; 0 freezes the
-    weights, though batch-norm statistics still adapt: use `linear_probe` for frozen features),
-    the new layer's is `lr`. Trained with `ssvlib.train.fit` (no validation set, the last epoch is kept).
-    Returns {"history", "clip_acc", "video_acc", "model"}: clip_acc scores every test clip on its
-    own, video_acc averages the logits of a video's K clips. The `encoder` passed in is untouched.
-    With `checkpoint_dir`, a finished run is loaded instead of retrained; the run's settings and a
-    fingerprint of the encoder's weights are stored with it, so a checkpoint of another
-    initialisation or setting is refused (use one folder per run).
+    Trains for at most `setup.epochs` on one random element per training video per epoch,
+    validates after every epoch on `val_videos` (video-level accuracy over
+    `setup.clips_per_video` clips; held-out training groups, never the test videos), keeps the
+    best epoch's weights and scores the test videos with them (with no `val_videos`, it trains
+    all `setup.epochs` and keeps the last). With `samples_per_epoch`, a small labelled set is
+    repeated (each copy of a video draws its own random clip) until an epoch holds at least that
+    many samples, so that an epoch costs the same whatever the number of labels. The run lives in a folder named by
+    its settings and a fingerprint of the encoder's weights: running it again loads it.
+    Returns {"history", "best_epoch", "clip_acc", "video_acc", "model"}; `encoder` is untouched.
     """
-    if not epochs >= 1 or num_classes < 2 or encoder_lr_scale < 0:
-        raise ValueError(
-            f"finetune needs epochs >= 1, num_classes >= 2 and encoder_lr_scale >= 0; got "
-            f"epochs={epochs}, num_classes={num_classes}, encoder_lr_scale={encoder_lr_scale}"
-        )
-    if not getattr(train_dataset, "train", True):
-        raise ValueError("train_dataset must be in train mode: ClipDataset(..., train=True)")
-    _check_eval_dataset(test_dataset, "finetune's test_dataset")
-    seed_everything(seed)
     dev = resolve_device(device)
-    model = Classifier(copy.deepcopy(encoder), num_classes, dropout)
-    loader = DataLoader(
-        train_dataset,
-        batch_size=batch_size,
-        sampler=EpochSampler(len(train_dataset), seed),  # fit sets the epoch here and on the data
-        drop_last=len(train_dataset) > batch_size,
-        **loader_kwargs(dev, num_workers, seed=seed),
+    element = encoder.element
+    repeats = max(1, -(-(samples_per_epoch or 0) // max(1, len(train_videos))))
+    train = VideoDataset(list(train_videos) * repeats, element, view, train=True, seed=seed)
+    val = None
+    if len(val_videos):
+        val = VideoDataset(
+            val_videos, element, view, train=False, clips_per_video=setup.clips_per_video, seed=seed
+        )
+    test = VideoDataset(
+        test_videos, element, view, train=False, clips_per_video=setup.clips_per_video, seed=seed
+    )
+    seed_everything(seed)
+    model = Classifier(copy.deepcopy(encoder), num_classes, setup.dropout)
+    loader = make_loader(
+        train, setup.batch_size, train=True, device=dev, num_workers=num_workers, seed=seed
     )
     groups = [  # the new layer first: History's "lr" is the first group's
-        {"params": list(model.fc.parameters()), "lr": lr},
-        {"params": list(model.encoder.parameters()), "lr": lr * encoder_lr_scale},
+        {"params": list(model.fc.parameters()), "lr": setup.optim.lr},
+        {"params": list(model.encoder.parameters()), "lr": setup.optim.lr * setup.encoder_lr_scale},
     ]
-    opt = make_optimizer(groups, optimizer, lr, momentum=momentum, weight_decay=weight_decay)
     steps = len(loader) if max_steps_per_epoch is None else min(len(loader), max_steps_per_epoch)
-    sched = make_scheduler(opt, scheduler, total_steps=epochs * steps)
+    optimizer = make_optimizer(groups, setup.optim)
+    scheduler = make_scheduler(optimizer, setup.optim, setup.epochs, steps)
+    settings = {
+        "encoder": type(encoder.net).__name__,
+        "encoder_fingerprint": weights_fingerprint(encoder),
+        "element": dataclasses.asdict(element),
+        "view": dataclasses.asdict(view),
+        "setup": dataclasses.asdict(setup),
+        "train_videos": videos_digest(train_videos),
+        "repeats": repeats,
+        "val_videos": videos_digest(val_videos),
+        "num_classes": num_classes,
+        "seed": seed,
+        "max_steps_per_epoch": max_steps_per_epoch,
+    }
     history = fit(
         model,
         loader,
-        epochs=epochs,
-        optimizer=opt,
-        scheduler=sched,
-        device=str(dev),
-        amp=amp,
-        checkpoint_dir=checkpoint_dir,
-        select_best=False,
+        epochs=setup.epochs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        val_loader=None
+        if val is None
+        else make_loader(
+            val, max(1, setup.batch_size // 2), train=False, device=dev, num_workers=num_workers
+        ),
+        device=dev,
+        checkpoint_dir=run_dir("finetune", settings),
+        run_config=settings,
+        monitor="val_acc",
         progress=progress,
         max_steps_per_epoch=max_steps_per_epoch,
-        desc="finetune",
-        run_config={
-            "task": "finetune",
-            "encoder": type(encoder).__name__,
-            "encoder_fingerprint": weights_fingerprint(encoder),
-            "train_videos": len(train_dataset),
-            "num_classes": num_classes,
-            "epochs": epochs,
-            "lr": lr,
-            "encoder_lr_scale": encoder_lr_scale,
-            "batch_size": batch_size,
-            "optimizer": optimizer,
-            "weight_decay": weight_decay,
-            "momentum": momentum,
-            "scheduler": scheduler,
-            "dropout": dropout,
-            "seed": seed,
-            "max_steps_per_epoch": max_steps_per_epoch,
-        },
+        desc=desc,
     )
     logits, labels = predict_videos(
         model,
-        test_dataset,
-        str(dev),
-        batch_size=max(1, batch_size // 2),
+        test,
+        device=dev,
+        batch_size=max(1, setup.batch_size // 2),
         num_workers=num_workers,
-        amp=amp,
         progress=progress,
     )
-    return {"history": history, **clip_and_video_accuracy(logits, labels), "model": model}
+    return {
+        "history": history,
+        "best_epoch": history.best_epoch,
+        **clip_and_video_accuracy(logits, labels),
+        "model": model,
+    }
+
+
+def finetune_fractions(
+    encoder: ElementEncoder,
+    videos: Videos,
+    view: View,
+    setup: Downstream,
+    fractions: Sequence[float] = (1.0, 0.1),
+    *,
+    seed: int = 0,
+    name: str = "",
+    **kwargs,
+) -> dict[float, dict]:
+    """`finetune` on each `fraction` of the labels of `videos.fit` (per class, by `seed`).
+
+    Validation uses `videos.val` (held-out training groups), the same for every fraction; the test
+    videos are `videos.test`. Every fraction trains the same number of steps per epoch (a subset
+    is repeated to the size of the whole labelled set: see `finetune`), so the epochs of the runs
+    cost the same and their curves share one axis. Returns {fraction: finetune result}.
+    """
+    out = {}
+    for fraction in fractions:
+        labelled = subset_by_fraction(videos.fit, fraction, seed)
+        desc = " ".join(filter(None, ["finetune", name, f"{fraction:.0%}"]))
+        out[fraction] = finetune(
+            encoder, labelled, videos.val, videos.test, videos.num_classes, view, setup,
+            seed=seed, desc=desc, samples_per_epoch=len(videos.fit), **kwargs,
+        )  # fmt: skip
+    return out
+
+
+def label_fractions(label_fraction: float) -> tuple[float, ...]:
+    """All labels and `label_fraction` of them, largest first (checked to lie in (0, 1])."""
+    if (
+        isinstance(label_fraction, bool)
+        or not isinstance(label_fraction, (int, float))
+        or not (0 < label_fraction <= 1)
+    ):
+        raise ValueError(
+            f"label_fraction={label_fraction!r} must be in (0, 1], e.g. 0.1 for 10% of the labels"
+        )
+    return tuple(sorted({1.0, float(label_fraction)}, reverse=True))

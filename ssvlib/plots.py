@@ -1,4 +1,4 @@
-"""The book's pictures: filmstrips, tuples, motion curves, training curves, splits, retrieval grids."""
+"""The book's pictures: filmstrips, tuples, motion curves, training curves, comparisons, retrieval."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.patches import Rectangle
 
 
@@ -22,11 +23,13 @@ def _show(ax, image: np.ndarray, title: str | None = None, color: str | None = N
             spine.set_linewidth(2)
 
 
-def filmstrips(rows: dict[str, np.ndarray], frames: int = 8, frame_labels: bool = False,
-               size: float = 1.1):
+def filmstrips(
+    rows: dict[str, np.ndarray], frames: int = 8, frame_labels: bool = False, size: float = 1.1
+):
     """One row per entry: `frames` evenly spaced frames of a (T, H, W, 3) video, titled by key."""
-    fig, axes = plt.subplots(len(rows), frames, figsize=(frames * size * 1.25, len(rows) * size),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), frames, figsize=(frames * size * 1.25, len(rows) * size), squeeze=False
+    )
     for row, (name, video) in zip(axes, rows.items(), strict=True):
         picks = np.linspace(0, len(video) - 1, frames).round().astype(int)
         for ax, t in zip(row, picks, strict=True):
@@ -36,8 +39,12 @@ def filmstrips(rows: dict[str, np.ndarray], frames: int = 8, frame_labels: bool 
     return fig
 
 
-def tuple_row(axes, images: Sequence[np.ndarray], titles: Sequence[str],
-              colors: Sequence[str | None] | None = None) -> None:
+def tuple_row(
+    axes,
+    images: Sequence[np.ndarray],
+    titles: Sequence[str],
+    colors: Sequence[str | None] | None = None,
+) -> None:
     """Fill a row of axes with the elements of one tuple."""
     colors = colors or [None] * len(images)
     for ax, image, title, color in zip(axes, images, titles, colors, strict=True):
@@ -59,13 +66,19 @@ def split_groups(test_groups: dict[int, Sequence[int]], groups: int = 25):
     return fig
 
 
-def motion_curve(ax, motion: np.ndarray, windows: Sequence[int] = (), length: int = 0,
-                 label: str = "motion") -> None:
+def motion_curve(
+    ax, motion: np.ndarray, windows: Sequence[int] = (), length: int = 0, label: str = "motion"
+) -> None:
     """A per-frame motion curve with the chosen windows shaded."""
     ax.plot(motion, lw=1.2, label=label)
     for k, start in enumerate(windows):
-        ax.axvspan(start, start + length - 1, alpha=0.18, color="tab:orange",
-                   label="high-motion window" if k == 0 else None)
+        ax.axvspan(
+            start,
+            start + length - 1,
+            alpha=0.18,
+            color="tab:orange",
+            label="high-motion window" if k == 0 else None,
+        )
     ax.set_xlabel("frame")
     ax.set_ylabel("motion")
 
@@ -75,18 +88,92 @@ def box(ax, top: int, left: int, height: int, width: int, color: str = "yellow")
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False, ec=color, lw=2))
 
 
-def training_curves(history: dict, keys: Sequence[str] = ("loss", "acc"), chance: float | None = None,
-                    title: str = ""):
-    """Train and validation loss and accuracy per epoch from a History.to_dict()."""
+def retrieval_grid(
+    queries: Sequence[np.ndarray],
+    neighbours: Sequence[Sequence[np.ndarray]],
+    query_titles: Sequence[str],
+    neighbour_titles: Sequence[Sequence[str]],
+    hits: Sequence[Sequence[bool]],
+):
+    """Each row: a query frame, then its nearest neighbours, green where the class matches."""
+    k = len(neighbours[0])
+    fig, axes = plt.subplots(
+        len(queries), k + 1, figsize=(1.5 * (k + 1), 1.5 * len(queries)), squeeze=False
+    )
+    for row, q, nbrs, qt, nts, hs in zip(
+        axes, queries, neighbours, query_titles, neighbour_titles, hits, strict=True
+    ):
+        _show(row[0], q, f"query: {qt}", "black")
+        for ax, image, title, hit in zip(row[1:], nbrs, nts, hs, strict=True):
+            _show(ax, image, title, "tab:green" if hit else "tab:red")
+    fig.tight_layout()
+    return fig
+
+
+def _middle_frame(element: torch.Tensor) -> np.ndarray:
+    """The middle frame of a uint8 (T, C, H, W) element as an (H, W, 3) image."""
+    return element[len(element) // 2].permute(1, 2, 0).numpy()
+
+
+def tuple_grid(samples: Sequence[torch.Tensor], titles: Sequence[str], row_label: str = "shown"):
+    """Samples side by side: one column per uint8 (N, T, C, H, W) sample, one row per element.
+
+    Each cell shows the element's middle frame, in the order the network sees the elements.
+    """
+    rows = samples[0].shape[0]
+    fig, axes = plt.subplots(
+        rows, len(samples), figsize=(2.0 * len(samples), 1.9 * rows), squeeze=False
+    )
+    for col, (x, title) in enumerate(zip(samples, titles, strict=True)):
+        for row in range(rows):
+            _show(axes[row, col], _middle_frame(x[row]))
+        axes[0, col].set_title(title, fontsize=8)
+    for row in range(rows):
+        axes[row, 0].set_ylabel(f"{row_label} {row + 1}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def element_input(x: torch.Tensor, element, frames: int = 4):
+    """What the encoder receives for one uint8 (N, T, C, H, W) sample, element by element.
+
+    Raw frames are shown as they are; frame differences (residual elements) are shown with grey
+    for 0 and amplified x2, so that what moved stands out.
+    """
+    from .data.transforms import prepare
+
+    inputs = prepare(x, element)  # (N, C, T, H, W) for clips, (N, T*C, H, W) for stacks
+    if element.layout == "stack":
+        inputs = inputs.unflatten(1, (-1, 3)).transpose(1, 2)
+    picks = np.linspace(0, inputs.shape[2] - 1, min(frames, inputs.shape[2])).round().astype(int)
+    scale = 1.0 if element.residual else 0.5
+    fig, axes = plt.subplots(
+        len(inputs), len(picks), figsize=(1.5 * len(picks), 1.5 * len(inputs)), squeeze=False
+    )
+    for row, clip in enumerate(inputs):
+        for col, t in enumerate(picks):
+            image = (clip[:, t].permute(1, 2, 0).numpy() * scale + 0.5).clip(0, 1)
+            _show(
+                axes[row, col], image, f"element {row + 1}, t={t}" if row == 0 or col == 0 else None
+            )
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history, chance: float | None = None, title: str = ""):
+    """Train and validation loss and accuracy per epoch (a History or its to_dict()), best marked."""
+    history = history.to_dict() if hasattr(history, "to_dict") else history
     epochs = [e["epoch"] for e in history["epochs"]]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.0), squeeze=False)
-    for ax, key in zip(axes[0], keys, strict=True):
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.0))
+    for ax, key in zip(axes, ("loss", "acc"), strict=True):
         for split in ("train", "val"):
             values = [e.get(f"{split}_{key}") for e in history["epochs"]]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, marker="o", ms=3, label=split)
         if key == "acc" and chance is not None:
             ax.axhline(chance, ls="--", color="gray", label="chance")
+        if history.get("best_epoch"):
+            ax.axvline(history["best_epoch"], ls=":", color="black", label="epoch kept")
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.legend(fontsize=8)
@@ -95,35 +182,84 @@ def training_curves(history: dict, keys: Sequence[str] = ("loss", "acc"), chance
     return fig
 
 
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: Sequence[str],
-                     title: str = ""):
-    """A row-normalised confusion matrix (rows: true class)."""
-    n = len(classes)
-    counts = np.zeros((n, n))
-    np.add.at(counts, (np.asarray(labels), np.asarray(predictions)), 1)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(0.45 * n + 2, 0.45 * n + 1.5))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), classes, rotation=90, fontsize=8)
-    ax.set_yticks(range(n), classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
+def compare_inits(
+    rows: Sequence[tuple[str, float, float]],
+    chance: float,
+    supervised: float | None = None,
+    names: tuple[str, str] = ("pretrained", "random init"),
+):
+    """Bars per measure: (measure, pretrained, random init); chance and the supervised reference.
+
+    The supervised reference is the same encoder trained from random initialisation on all
+    labels (the random-init fine-tuning at 100%), a line to read every bar against.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    positions = np.arange(len(rows))
+    for offset, column, name in ((-0.2, 1, names[0]), (0.2, 2, names[1])):
+        values = [r[column] for r in rows]
+        bars = ax.bar(positions + offset, values, 0.4, label=name)
+        ax.bar_label(bars, [f"{100 * v:.0f}" for v in values], fontsize=7)
+    ax.axhline(chance, ls="--", color="gray", label="chance")
+    if supervised is not None:
+        ax.axhline(supervised, ls=":", color="black", label="supervised reference")
+    ax.set_xticks(positions, [r[0] for r in rows], fontsize=8)
+    ax.set_ylabel("accuracy (video level)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.2))
     fig.tight_layout()
     return fig
 
 
-def retrieval_grid(queries: Sequence[np.ndarray], neighbours: Sequence[Sequence[np.ndarray]],
-                   query_titles: Sequence[str], neighbour_titles: Sequence[Sequence[str]],
-                   hits: Sequence[Sequence[bool]]):
-    """Each row: a query frame, then its nearest neighbours, green where the class matches."""
-    k = len(neighbours[0])
-    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.5 * (k + 1), 1.5 * len(queries)),
-                             squeeze=False)
-    for row, q, nbrs, qt, nts, hs in zip(axes, queries, neighbours, query_titles, neighbour_titles,
-                                         hits, strict=True):
-        _show(row[0], q, f"query: {qt}", "black")
-        for ax, image, title, hit in zip(row[1:], nbrs, nts, hs, strict=True):
-            _show(ax, image, title, "tab:green" if hit else "tab:red")
+def finetune_curves(runs: dict[str, dict[float, dict]], chance: float | None = None):
+    """Validation accuracy per fine-tuning epoch, one panel per label fraction, one line per init.
+
+    `runs` maps an initialisation's name to {fraction: finetune result}; the kept epoch is marked.
+    """
+    fractions = sorted({f for by_fraction in runs.values() for f in by_fraction}, reverse=True)
+    fig, axes = plt.subplots(1, len(fractions), figsize=(4.2 * len(fractions), 3.0), squeeze=False)
+    for ax, fraction in zip(axes[0], fractions, strict=True):
+        for name, by_fraction in runs.items():
+            history = by_fraction[fraction]["history"]
+            line = ax.plot(
+                history.series("epoch"), history.series("val_acc"), marker="o", ms=3, label=name
+            )[0]
+            best = history.best
+            ax.plot([best["epoch"]], [best["val_acc"]], marker="*", ms=12, color=line.get_color())
+        if chance is not None:
+            ax.axhline(chance, ls="--", color="gray", label="chance")
+        ax.set_title(f"{fraction:.0%} of the labels", fontsize=9)
+        ax.set_xlabel("fine-tuning epoch")
+        ax.set_ylabel("validation accuracy")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def retrieval_examples(
+    query_feats: torch.Tensor,
+    gallery_feats: torch.Tensor,
+    queries: Sequence,
+    gallery: Sequence,
+    k: int = 4,
+    n: int = 5,
+    seed: int = 0,
+):
+    """`n` random query videos (middle frames) and their k nearest gallery videos by cosine."""
+    from .data.video import read_frames, video_info
+    from .evaluate import nearest_neighbours
+
+    def middle(record) -> np.ndarray:
+        return read_frames(record.path, [video_info(record.path).num_frames // 2])[0]
+
+    picks = np.random.default_rng(seed).choice(
+        len(queries), size=min(n, len(queries)), replace=False
+    )
+    nearest = nearest_neighbours(query_feats[picks], gallery_feats, k)
+    found = [[gallery[int(j)] for j in row] for row in nearest]
+    return retrieval_grid(
+        [middle(queries[q]) for q in picks],
+        [[middle(r) for r in row] for row in found],
+        [queries[q].class_name for q in picks],
+        [[r.class_name for r in row] for row in found],
+        [[r.label == queries[q].label for r in row] for q, row in zip(picks, found, strict=True)],
+    )

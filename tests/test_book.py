@@ -19,14 +19,31 @@ def test_smoke_book_builds_without_warnings(tmp_path):
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     env = {**os.environ, "SSV_SMOKE": "1"}
     result = subprocess.run(
-        [str(jupyter_book), "build", str(REPO), "--path-output", str(out), "-W", "-n",
-         "--keep-going"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500,
+        [
+            str(jupyter_book),
+            "build",
+            str(REPO),
+            "--path-output",
+            str(out),
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
     html = out / "_build" / "html"
-    for page in ("book/intro.html", "book/background.html", "book/bibliography.html",
-                 "notebooks/00_data_and_sampling.html", "notebooks/04_vcop.html"):
+    for page in (
+        "book/intro.html",
+        "book/background.html",
+        "book/bibliography.html",
+        "notebooks/00_data_and_sampling.html",
+        "notebooks/04_vcop.html",
+    ):
         assert (html / page).is_file(), f"{page} was not built"
     bibliography = (html / "book/bibliography.html").read_text()
     assert "Misra" in bibliography and "Soomro" in bibliography

@@ -8,6 +8,7 @@ import numpy as np
 from conftest import write_video
 
 from ssvlib.cli import main
+from ssvlib.data import builtin
 
 
 def tiny_root(tmp_path, corrupt: bool = False):
@@ -29,6 +30,14 @@ def tiny_root(tmp_path, corrupt: bool = False):
     if corrupt:
         (tmp_path / "UCF-101" / "Up" / "v_Up_g01_c01.avi").write_bytes(b"RIFF" + bytes(5000))
     return tmp_path
+
+
+def test_synth_writes_the_built_in_dataset_where_asked(tmp_path, capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr(builtin, "generate", lambda root, seed: calls.append((root, seed)) or root)
+    assert main(["data", "synth", str(tmp_path / "data"), "--seed", "4"]) == 0
+    assert calls == [(tmp_path / "data", 4)]
+    assert json.loads(capsys.readouterr().out) == {"root": str(tmp_path / "data"), "seed": 4}
 
 
 def test_check_passes_on_a_complete_root(tmp_path, capsys):

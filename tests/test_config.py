@@ -17,9 +17,18 @@ def test_smoke_flag(monkeypatch):
 def test_devices(monkeypatch):
     assert config.resolve_device("cpu") == torch.device("cpu")
     assert config.resolve_device(torch.device("cpu")) == torch.device("cpu")
-    assert config.resolve_device("auto").type in ("cuda", "mps", "cpu")
     with pytest.raises(ValueError, match="'auto', 'cuda', 'mps', 'cpu'"):
         config.resolve_device("tpu")
+
+
+def test_auto_device_prefers_cuda_and_falls_back_to_cpu(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config.resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert config.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="no CUDA GPU; use 'auto' or 'cpu'"):
+        config.resolve_device("cuda")
 
 
 def test_run_dir_changes_with_settings_and_smoke(monkeypatch, tmp_path):

@@ -1,4 +1,5 @@
-"""Encoders, fusion heads and the tuple model: shapes, errors, and the properties a task uses."""
+"""Encoders, fusion heads and the tuple model: shapes, errors, the uint8 input step, and the
+properties a task and the evaluation rely on."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from ssvlib.data.transforms import prepare
 from ssvlib.models.encoders import (
     C3D,
     ENCODERS,
+    Small2D,
+    Small3D,
     build_encoder,
     conv2plus1d,
     conv3d_full,
@@ -22,22 +26,29 @@ from ssvlib.models.heads import (
     SumOfDifferencesHead,
     sum_of_differences,
 )
-from ssvlib.models.tuple_model import TupleModel
+from ssvlib.models.tuple_model import ElementEncoder, TupleModel
+from ssvlib.tasks.task import Element
 
 PAPER_ENCODERS = ("c3d", "r3d", "r21d")
-SMALL_CLIP = {  # the smallest quick input each encoder accepts (C3D halves time four times)
+SMALL_CLIP = {  # the smallest quick input each encoder takes with more than one conv5 position
     "small3d": (3, 8, 32, 32),
-    "c3d": (3, 16, 32, 32),
+    "c3d": (3, 16, 32, 32),  # C3D halves time three times and needs 16 frames
     "r3d": (3, 8, 32, 32),
     "r21d": (3, 8, 32, 32),
     "r3d_18": (3, 8, 32, 32),
     "r21d_18": (3, 8, 32, 32),
+    "small2d": (3, 32, 32),  # a frame encoder: (B, C, H, W)
 }
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def uint8_clips(*shape: int) -> torch.Tensor:
+    """Random uint8 pixels shaped like the datasets' output."""
+    return torch.randint(0, 256, shape, dtype=torch.uint8)
 
 
 # --------------------------------------------------------------------------- encoders
@@ -47,35 +58,24 @@ def _seed():
 def test_paper_encoders_give_512_features_at_16x112x112(name):
     model = build_encoder(name).eval()
     with torch.inference_mode():
-        out = model(torch.randn(2, 3, 16, 112, 112))
+        fmap = model.feature_map(torch.randn(1, 3, 16, 112, 112))
     assert model.feature_dim == 512
-    assert out.shape == (2, 512)
-    assert torch.isfinite(out).all()
+    assert fmap.shape == (1, 512, 2, 7, 7)  # time /8, space /16
+    assert torch.isfinite(fmap).all()
 
 
-@pytest.mark.parametrize("name", [n for n in ENCODERS if n != "c3d"])  # C3D: next test
-def test_features_are_the_average_of_the_conv5_map(name):
+@pytest.mark.parametrize("name", ENCODERS)
+def test_features_are_the_global_average_of_the_conv5_map(name):
+    """evaluate.encode_videos takes both features from one feature_map call: they must agree."""
     model = build_encoder(name).eval()
     x = torch.randn(2, *SMALL_CLIP[name])
     with torch.inference_mode():
         feats, fmap = model(x), model.feature_map(x)
     assert isinstance(model.feature_dim, int)
     assert feats.shape == (2, model.feature_dim)
-    assert fmap.dim() == 5 and fmap.shape[:2] == (2, model.feature_dim)
-    assert torch.allclose(feats, fmap.mean(dim=(2, 3, 4)), atol=1e-5)
-    if name != "small3d":  # the ResNets: time /8, space /16 (16x112x112 -> 2x7x7)
-        _, t, h, w = SMALL_CLIP[name]
-        assert fmap.shape[2:] == (t // 8, h // 16, w // 16)
-
-
-def test_c3d_features_are_the_average_of_pool5_of_the_conv5_map():
-    model = build_encoder("c3d").eval()
-    x = torch.randn(2, *SMALL_CLIP["c3d"])
-    with torch.inference_mode():
-        feats, fmap = model(x), model.feature_map(x)
-    assert feats.shape == (2, 512) and fmap.shape[:2] == (2, 512)
-    assert torch.allclose(feats, model.pool5(fmap).mean(dim=(2, 3, 4)), atol=1e-5)
-    assert fmap.shape[2:] == (2, 2, 2)  # time /8, space /16 (16x112x112 -> 2x7x7)
+    assert fmap.dim() == x.dim() and fmap.shape[:2] == (2, model.feature_dim)
+    assert fmap.shape[2:].numel() > 1  # more than one position: the average means something
+    assert torch.allclose(feats, fmap.flatten(2).mean(2), atol=1e-5)
 
 
 def test_describe_encoder_reports_size_and_map():
@@ -130,7 +130,9 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(TypeError, match="float"):
         model(torch.zeros(1, 3, 8, 32, 32, dtype=torch.uint8))
     with pytest.raises(ValueError, match="16 frames"):
-        C3D()(torch.randn(1, 3, 8, 32, 32))
+        C3D()(torch.randn(1, 3, 15, 32, 32))
+    with pytest.raises(ValueError, match="ElementEncoder"):
+        Small2D()(torch.randn(1, 3, 4, 32, 32))  # a clip given to a frame encoder
 
 
 def test_count_parameters_counts_trainable_ones_apart():
@@ -193,49 +195,138 @@ def test_heads_reject_features_of_the_wrong_shape():
         SumOfDifferencesHead(8, 1, 1)
 
 
+# --------------------------------------------------------------------------- the input step
+
+
+def test_prepare_clip_layout_maps_pixels_to_minus_one_one():
+    x = torch.zeros(2, 4, 3, 5, 6, dtype=torch.uint8)  # (B, T, C, H, W)
+    x[:, :, 0] = 255  # red full, others black
+    x[:, 2, 1] = 51  # frame 2 a little green
+    out = prepare(x, Element(4))
+    assert out.shape == (2, 3, 4, 5, 6) and out.dtype == torch.float32  # (B, C, T, H, W)
+    assert torch.all(out[:, 0] == 1.0) and torch.all(out[:, 2] == -1.0)
+    assert torch.allclose(out[:, 1, 2], torch.tensor(2 * 51 / 255 - 1))
+    assert torch.all(out[:, 1, [0, 1, 3]] == -1.0)
+
+
+def test_prepare_stack_layout_puts_frames_along_channels_in_time_order():
+    x = torch.zeros(2, 3, 3, 4, 4, dtype=torch.uint8)
+    for t in range(3):
+        x[:, t] = 100 * t  # frame t has level 100 t in every channel
+    out = prepare(x, Element(3, layout="stack"))
+    assert out.shape == (2, 9, 4, 4)  # (B, T*C, H, W), frame 0's RGB first
+    levels = out[0, :, 0, 0].reshape(3, 3)
+    assert torch.allclose(
+        levels, (torch.tensor([0.0, 100, 200]) / 255 * 2 - 1)[:, None].expand(3, 3)
+    )
+
+
+def test_prepare_residual_takes_differences_of_consecutive_frames():
+    x = torch.zeros(1, 5, 3, 4, 4, dtype=torch.uint8)
+    for t in range(5):
+        x[:, t] = 10 * t * t  # a quickening brightening: differences 10, 30, 50, 70
+    clip = prepare(x, Element(4, residual=True))
+    assert clip.shape == (1, 3, 4, 4, 4)  # one frame fewer than read
+    assert torch.allclose(clip[0, :, :, 0, 0], torch.tensor([10.0, 30, 50, 70]) / 255)
+    stack = prepare(x, Element(4, residual=True, layout="stack"))
+    assert stack.shape == (1, 12, 4, 4)
+    still = prepare(torch.full((1, 3, 3, 4, 4), 77, dtype=torch.uint8), Element(2, residual=True))
+    assert torch.all(still == 0)  # still background cancels out
+
+
+def test_prepare_refuses_floats():
+    with pytest.raises(ValueError, match="uint8"):
+        prepare(torch.rand(1, 4, 3, 8, 8), Element(4))
+
+
+def test_element_encoder_takes_uint8_elements():
+    net = Small3D(widths=(4, 4, 8, 8)).eval()
+    encoder = ElementEncoder(net, Element(4)).eval()
+    x = uint8_clips(2, 4, 3, 16, 16)
+    with torch.inference_mode():
+        feats, fmap = encoder(x), encoder.feature_map(x)
+        assert torch.allclose(feats, net(prepare(x, Element(4))), atol=1e-6)
+        assert torch.equal(fmap, net.feature_map(prepare(x, Element(4))))
+    assert encoder.feature_dim == 8 and feats.shape == (2, 8)
+
+
+def test_element_encoder_stack_feeds_a_2d_encoder_the_frames_as_channels():
+    element = Element(3, layout="stack")
+    net = Small2D(in_channels=element.channels, widths=(4, 4, 8, 8)).eval()
+    encoder = ElementEncoder(net, element).eval()
+    x = uint8_clips(2, 3, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.allclose(encoder(x), net(prepare(x, element)), atol=1e-6)
+    assert encoder.feature_dim == 8
+
+
+def test_element_encoder_frames_encodes_each_frame_and_keeps_time_order():
+    element = Element(3, layout="frames")
+    net = Small2D(widths=(4, 4, 8, 8)).eval()
+    encoder = ElementEncoder(net, element).eval()
+    x = uint8_clips(2, 3, 3, 32, 32)
+    with torch.inference_mode():
+        feats, fmap = encoder(x), encoder.feature_map(x)
+        per_frame = [net(prepare(x[:, t : t + 1], Element(1, layout="stack"))) for t in range(3)]
+        swapped = encoder(x[:, [1, 0, 2]])
+    assert encoder.feature_dim == 3 * 8 and feats.shape == (2, 24)
+    assert torch.allclose(feats, torch.cat(per_frame, dim=1), atol=1e-6)  # frame 0's first
+    assert fmap.shape == (2, 8, 3, 2, 2)  # (B, C, T, H, W), like a 3D encoder's map
+    assert torch.allclose(swapped[:, :8], per_frame[1], atol=1e-6)
+
+
+def test_element_encoder_on_residual_elements_ignores_what_stands_still():
+    net = Small3D(widths=(4, 4, 8, 8)).eval()
+    encoder = ElementEncoder(net, Element(3, residual=True)).eval()
+    dark = torch.full((1, 4, 3, 16, 16), 20, dtype=torch.uint8)
+    with torch.inference_mode():
+        assert torch.equal(encoder(dark), encoder(dark + 200))
+        assert torch.equal(encoder(dark), net(torch.zeros(1, 3, 3, 16, 16)))
+
+
+def test_element_encoder_needs_an_encoder_with_feature_dim():
+    with pytest.raises(ValueError, match="feature_dim"):
+        ElementEncoder(nn.Conv3d(3, 4, 1), Element())
+
+
 # --------------------------------------------------------------------------- tuple model
 
 
 def test_tuple_model_on_clips_gives_one_logit_row_per_tuple():
-    encoder = build_encoder("small3d")
-    model = TupleModel(encoder, PairwiseHead(encoder.feature_dim, 3, 6))
-    assert model(torch.randn(2, 3, 3, 8, 32, 32)).shape == (2, 6)
+    encoder = ElementEncoder(Small3D(widths=(4, 4, 8, 8)), Element(4))
+    model = TupleModel(encoder, PairwiseHead(encoder.feature_dim, 3, 6, hidden=8))
+    assert model(uint8_clips(2, 3, 4, 3, 16, 16)).shape == (2, 6)
 
 
 def test_tuple_model_applies_one_shared_encoder_to_each_element():
-    encoder = build_encoder("small3d").eval()
+    encoder = ElementEncoder(Small3D(widths=(4, 4, 8, 8)), Element(4)).eval()
     model = TupleModel(encoder, ConcatHead(encoder.feature_dim, 3, 2)).eval()
-    x = torch.randn(2, 3, 3, 8, 32, 32)
+    x = uint8_clips(2, 3, 4, 3, 16, 16)
     with torch.inference_mode():
         feats = model.encode(x)
+        assert feats.shape == (2, 3, 8)
         for i in range(3):
             assert torch.allclose(feats[:, i], encoder(x[:, i]), atol=1e-5)
 
 
-def test_tuple_model_on_frames_with_a_2d_encoder():
-    encoder = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    model = TupleModel(encoder, PairwiseHead(4, 4, 12, hidden=8))
-    assert model(torch.randn(2, 4, 3, 16, 16)).shape == (2, 12)
+@pytest.mark.parametrize(
+    "element",
+    [
+        Element(1, layout="stack"),
+        Element(3, layout="stack"),
+        Element(3, residual=True, layout="stack"),
+        Element(2, layout="frames"),
+    ],
+)
+def test_tuple_model_on_frames_with_a_2d_encoder(element):
+    encoder = ElementEncoder(Small2D(element.channels, widths=(4, 4, 4, 4)), element)
+    model = TupleModel(encoder, PairwiseHead(encoder.feature_dim, 4, 12, hidden=8))
+    x = uint8_clips(2, 4, element.frames_read, 3, 16, 16)
+    assert model(x).shape == (2, 12)
 
 
-# --------------------------------------------------------------------------- paper preset
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", PAPER_ENCODERS)
-def test_paper_preset_one_sgd_step(name):
-    """VCOP at paper scale: one tuple of 3 clips of 16x112x112, SGD as in the paper's code."""
-    encoder = build_encoder(name)
-    model = TupleModel(encoder, PairwiseHead(encoder.feature_dim, 3, 6))
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
-    before = [p.detach().clone() for p in model.parameters()]
-    loss = nn.functional.cross_entropy(model(torch.randn(1, 3, 3, 16, 112, 112)), torch.tensor([4]))
-    opt.zero_grad()
-    loss.backward()
-    assert torch.isfinite(loss)
-    for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
-    assert next(encoder.parameters()).grad.abs().sum() > 0  # the gradient reaches conv1
-    opt.step()
-    changed = [not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True)]
-    assert all(changed), f"{changed.count(False)} parameter tensors did not change"
+def test_tuple_model_refuses_a_batch_without_elements():
+    net = Small2D(widths=(4, 4, 4, 4))
+    model = TupleModel(ElementEncoder(net, Element(layout="stack")), ConcatHead(4, 3, 2))
+    with pytest.raises(ValueError, match="B, N, T, C, H, W"):
+        model(torch.zeros(2, 3, dtype=torch.uint8))

@@ -6,8 +6,10 @@ import os
 
 import numpy as np
 import pytest
+from conftest import write_video
 
 from ssvlib.data import motion as M
+from ssvlib.data import video
 
 
 def textured_background(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -130,24 +132,9 @@ def test_high_motion_patch_rectangular_still_and_too_big():
         M.high_motion_patch(frames, 50)
 
 
-def write_avi(path, frames: np.ndarray, fps: int = 25) -> None:
-    """Write (T, H, W, 3) uint8 frames as an MPEG-4 part 2 AVI (what UCF-101 uses) with PyAV."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.bit_rate = 2_000_000
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-
-
 @pytest.fixture
 def counted_reader(monkeypatch):
     """Count calls to ssvlib.data.video.read_all_frames; returns (calls, the real reader)."""
-    video = pytest.importorskip("ssvlib.data.video")
     calls = []
     real = video.read_all_frames
 
@@ -167,7 +154,7 @@ def test_video_motion_caches_and_recomputes_when_the_file_changes(
     data.mkdir()
     path = data / "clip.avi"
     frames = square_video(moving(3, frames=10), height=48, width=64)
-    write_avi(path, frames)
+    write_video(path, frames)
 
     calls, read_all_frames = counted_reader
     first = M.video_motion(path, "diff")
@@ -175,16 +162,21 @@ def test_video_motion_caches_and_recomputes_when_the_file_changes(
     np.testing.assert_allclose(first, M.frame_motion(read_all_frames(path), "diff"), rtol=1e-6)
     assert M.video_motion(path, "diff").tolist() == first.tolist()
     assert len(calls) == 1  # loaded from the cache, not decoded again
-    assert list((tmp_path / "cache" / "motion").glob("*.npy"))
+    [cached] = (tmp_path / "cache" / "motion").iterdir()  # one file, no temporary left over
+    assert cached.suffix == ".npy"
     assert [p.name for p in data.iterdir()] == ["clip.avi"]  # nothing written beside the video
+
+    cached.write_bytes(b"damaged")
+    assert M.video_motion(path, "diff").tolist() == first.tolist()
+    assert len(calls) == 2  # a damaged cache file is measured again
 
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
     M.video_motion(path, "diff")
-    assert len(calls) == 2  # a touched file is measured again
+    assert len(calls) == 3  # a touched file is measured again
 
     M.video_motion(path, "farneback")
-    assert len(calls) == 3  # another method has its own cache entry
+    assert len(calls) == 4  # another method has its own cache entry
 
 
 def test_video_motion_missing_file_names_it(tmp_path, monkeypatch):

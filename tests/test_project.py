@@ -1,11 +1,13 @@
-"""Project hygiene a user relies on: notebooks stored clean, one dependency list, the ssv command."""
+"""Project hygiene a user relies on: clean notebooks, one dependency list, the ssv command."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
 
+import pytest
 import tomllib
 import yaml
 
@@ -33,7 +35,8 @@ def test_notebooks_are_stored_without_outputs_and_with_one_parameters_cell():
     for path in NOTEBOOKS:
         cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells), (
-            f"{path.name} is stored with outputs: run nbstripout or `pre-commit run`")
+            f"{path.name} is stored with outputs: run nbstripout or `pre-commit run`"
+        )
         tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
 
@@ -47,13 +50,19 @@ def test_toc_lists_only_files_that_exist():
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + [r for extra in project["optional-dependencies"].values()
-                                        for r in extra]
+    wanted = project["dependencies"] + [
+        r for extra in project["optional-dependencies"].values() for r in extra
+    ]
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert _requirement_names(pip) == _requirement_names(wanted)
 
 
-def test_ssv_command_is_declared():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["ssv"] == "ssvlib.cli:main"
+def test_ssv_command_points_at_a_working_entry_point(capsys):
+    target = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["ssv"]
+    module, _, function = target.partition(":")
+    main = getattr(importlib.import_module(module), function)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "data" in capsys.readouterr().out

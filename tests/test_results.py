@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from ssvlib.results import (
+    PAPERS,
     SCHEMA_VERSION,
+    collect_metrics,
+    comparison_rows,
     environment_info,
+    format_comparison,
     format_table,
     load_results,
+    make_record,
     mean_over_seeds,
     results_table,
+    supervised_reference,
     write_results,
 )
+from ssvlib.train import History
 
 
-def record(seed=0, paper="VCOP", video_acc=0.66):
+def record(seed=0, paper="vcop", video_acc=0.66):
     """A complete record, as a notebook would build it (float and int keys on purpose)."""
     return {
         "notebook": "04_vcop",
@@ -50,6 +58,7 @@ def test_round_trip(tmp_path):
     path = write_results(tmp_path, record())
     assert path.parent == tmp_path and path.suffix == ".json"
     assert path.name.startswith("vcop_r3d_builtin_seed0_")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
     [loaded] = load_results(tmp_path)
     assert loaded["schema_version"] == SCHEMA_VERSION
     assert loaded["versions"] == json.loads(json.dumps(environment_info()))
@@ -73,6 +82,19 @@ def test_missing_keys_are_all_named(tmp_path):
     with pytest.raises(ValueError, match="seed, metrics"):
         write_results(tmp_path, incomplete)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("paper", ["VCOP", "shuffle-learn", "simclr"])
+def test_unknown_paper_is_refused_with_the_valid_names(tmp_path, paper):
+    with pytest.raises(ValueError, match=f"paper='{paper}'.*'vcop', 'shuffle_learn', 'opn', 'o3n'"):
+        write_results(tmp_path, record(paper=paper))
+    assert not list(tmp_path.iterdir())
+
+
+def test_every_paper_name_is_accepted(tmp_path):
+    for paper in PAPERS:
+        write_results(tmp_path, record(paper=paper))
+    assert sorted(r["paper"] for r in load_results(tmp_path)) == sorted(PAPERS)
 
 
 def test_percentages_and_unknown_metrics_are_refused(tmp_path):
@@ -127,4 +149,107 @@ def test_table_has_one_row_per_run_and_init():
     assert summary[1]["linear_probe_acc"] is None
 
     text = format_table(summary, ["paper", "init", "seeds", "finetune_video_acc@1.0"])
-    assert text.splitlines()[2] == "| VCOP | pretrained | 2 | 68.0 |"
+    assert text.splitlines()[2] == "| vcop | pretrained | 2 | 68.0 |"
+
+
+# --------------------------------------------------------------------------- a chapter's run
+
+
+def chapter_outputs():
+    """What frozen_eval and finetune_fractions return for both initialisations (trimmed)."""
+    frozen = {
+        "pretrained": {
+            "linear_probe_acc": 0.45,
+            "retrieval_topk": {1: 0.25, 5: 0.5, 10: 0.6},
+            "train": object(),
+            "test": object(),
+        },
+        "random_init": {
+            "linear_probe_acc": 0.3,
+            "retrieval_topk": {1: 0.2, 5: 0.4, 10: 0.5},
+            "train": object(),
+            "test": object(),
+        },
+    }
+    tuned = {
+        "pretrained": {
+            1.0: {"video_acc": 0.7, "clip_acc": 0.6, "history": History()},
+            0.1: {"video_acc": 0.4, "clip_acc": 0.35, "history": History()},
+        },
+        "random_init": {
+            1.0: {"video_acc": 0.55, "clip_acc": 0.5, "history": History()},
+            0.1: {"video_acc": 0.25, "clip_acc": 0.2, "history": History()},
+        },
+    }
+    return frozen, tuned
+
+
+def test_collect_metrics_keeps_the_schema_numbers_only():
+    metrics = collect_metrics(*chapter_outputs())
+    assert set(metrics) == {"pretrained", "random_init"}
+    assert metrics["pretrained"] == {
+        "linear_probe_acc": 0.45,
+        "retrieval_topk": {1: 0.25, 5: 0.5, 10: 0.6},
+        "finetune_video_acc": {1.0: 0.7, 0.1: 0.4},
+        "finetune_clip_acc": {1.0: 0.6, 0.1: 0.35},
+    }
+    frozen, _ = chapter_outputs()
+    only_frozen = collect_metrics(frozen, {})  # not fine-tuned (yet): empty, not missing
+    assert only_frozen["random_init"]["finetune_video_acc"] == {}
+
+
+def test_comparison_rows_and_the_text_table():
+    metrics = collect_metrics(*chapter_outputs())
+    rows = comparison_rows(metrics)
+    assert rows == [
+        ("linear probe", 0.45, 0.3),
+        ("retrieval top-1", 0.25, 0.2),
+        ("retrieval top-5", 0.5, 0.4),
+        ("fine-tune 100% labels", 0.7, 0.55),
+        ("fine-tune 10% labels", 0.4, 0.25),
+    ]
+    assert supervised_reference(metrics) == 0.55
+    text = format_comparison(rows, chance=0.25, supervised=0.55, paper="vcop").splitlines()
+    assert text[0].split() == ["measure", "(video", "level)", "vcop", "random", "init", "gain"]
+    assert text[1].split() == ["linear", "probe", "45.0%", "30.0%", "+15.0%"]
+    assert text[4].split()[-3:] == ["70.0%", "55.0%", "+15.0%"]
+    assert text[-2].split() == ["chance", "25.0%"]
+    assert text[-1].startswith("supervised reference") and "55.0%" in text[-1]
+    without = format_comparison(rows, chance=0.25, supervised=None)
+    assert "supervised" not in without and without.splitlines()[0].split()[3] == "pretrained"
+
+
+def test_no_supervised_reference_without_a_full_label_run():
+    frozen, tuned = chapter_outputs()
+    del tuned["random_init"][1.0]
+    assert supervised_reference(collect_metrics(frozen, tuned)) is None
+
+
+def test_make_record_writes_a_valid_results_file(tmp_path):
+    history = History(
+        epochs=[
+            {"epoch": 1, "train_acc": 0.5, "val_acc": 0.45},
+            {"epoch": 2, "train_acc": 0.9, "val_acc": 0.4},  # the last epoch is not the best
+        ],
+        best_epoch=1,
+    )
+    rec = make_record(
+        notebook="04_vcop",
+        paper="vcop",
+        videos=SimpleNamespace(dataset="builtin", split=2),
+        backbone="small3d",
+        parameters={"preset": "cpu"},
+        seed=3,
+        device="cpu",
+        wall_time_s=61.234,
+        pretext_history=history,
+        chance=1 / 6,
+        metrics=collect_metrics(*chapter_outputs()),
+    )
+    assert rec["pretext"] == {"train_acc": 0.5, "val_acc": 0.45, "chance": 1 / 6}
+    assert (rec["dataset"], rec["split"], rec["wall_time_s"]) == ("builtin", 2, 61.2)
+    [loaded] = load_results(write_results(tmp_path, rec).parent)
+    assert loaded["metrics"]["pretrained"]["finetune_video_acc"] == {"1.0": 0.7, "0.1": 0.4}
+    assert loaded["metrics"]["random_init"]["retrieval_topk"]["5"] == 0.4
+    rows = results_table([loaded])
+    assert rows[0]["finetune_video_acc@0.1"] == 0.4 and rows[0]["pretext_val_acc"] == 0.45

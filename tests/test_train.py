@@ -1,4 +1,5 @@
-"""Tests for ssvlib.train: the loop learns, checkpoints, resumes bit-identically, keeps the best."""
+"""Tests for ssvlib.train: the loop learns, checkpoints, resumes bit-identically, keeps the best;
+the optimiser and schedule as one `Optim` value; the loader every chapter uses."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ssvlib.config import seed_everything
 from ssvlib.train import (
     TIMING_KEYS,
     EpochSampler,
     History,
+    Optim,
+    default_num_workers,
     evaluate_loss,
     fit,
-    loader_kwargs,
+    lr_factor,
+    make_loader,
     make_optimizer,
     make_scheduler,
 )
@@ -62,19 +66,16 @@ def tiny_model():
     return nn.Sequential(nn.Dropout(0.2), nn.Linear(DIM, 2))
 
 
-def make_run(seed=0, lr=0.1, epochs=3, num_workers=0, shuffle="sampler", train=None):
+def make_run(seed=0, lr=0.1, epochs=3, num_workers=0, train=None):
     """A fresh model, loaders, optimiser and cosine scheduler, built after seeding."""
     seed_everything(seed)
     model = tiny_model()
     train = train if train is not None else Blobs(64, seed=1)
-    kwargs = loader_kwargs("cpu", num_workers, seed=seed)
-    if shuffle == "sampler":
-        loader = DataLoader(train, batch_size=8, sampler=EpochSampler(len(train), seed), **kwargs)
-    else:  # plain shuffle=True, reproducible through the generator loader_kwargs adds
-        loader = DataLoader(train, batch_size=8, shuffle=True, **kwargs)
-    val = DataLoader(Blobs(32, seed=2), batch_size=16)
-    optimizer = make_optimizer(model.parameters(), "sgd", lr=lr)
-    scheduler = make_scheduler(optimizer, "cosine", total_steps=epochs * len(loader))
+    loader = make_loader(train, 8, train=True, device="cpu", num_workers=num_workers, seed=seed)
+    val = make_loader(Blobs(32, seed=2), 16, train=False, device="cpu")
+    optim = Optim("sgd", lr=lr, schedule="cosine")
+    optimizer = make_optimizer(model.parameters(), optim)
+    scheduler = make_scheduler(optimizer, optim, epochs, steps_per_epoch=len(loader))
     return model, loader, val, optimizer, scheduler
 
 
@@ -108,6 +109,13 @@ def same_weights(a, b):
     )
 
 
+def plain_optimizer(model, lr=0.1):
+    return make_optimizer(model.parameters(), Optim("sgd", lr=lr))
+
+
+# --------------------------------------------------------------------------- the loop
+
+
 def test_tiny_model_learns_and_history_has_every_field():
     model, loader, val, opt, sched = make_run(lr=0.05, epochs=4)
     history = fit(
@@ -138,11 +146,55 @@ def test_tiny_model_learns_and_history_has_every_field():
     assert history.epochs[-1]["val_acc"] >= 0.9
     lrs = history.series("lr")
     assert bool(np.all(np.diff(lrs) < 0)) and lrs[0] < 0.05  # cosine, per step
-    assert history.best_epoch is not None
+    assert history.best_epoch is not None and history.monitor == "val_loss"
     assert history.best_val_loss == min(history.series("val_loss"))
-    # History survives JSON
-    restored = History.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert history.best == history.epochs[history.best_epoch - 1]
+    restored = History.from_dict(json.loads(json.dumps(history.to_dict())))  # survives JSON
     assert restored == history
+
+
+def test_history_table_has_a_line_per_epoch_and_marks_the_best():
+    _, history = run(None, 3)
+    lines = history.table().splitlines()
+    assert len(lines) == 4 and lines[0].split()[:3] == ["epoch", "train", "loss"]
+    marked = [line for line in lines[1:] if line.endswith(" *")]
+    assert len(marked) == 1 and marked[0].split()[0] == str(history.best_epoch)
+    no_val = History(epochs=[dict(e, val_loss=None, val_acc=None) for e in history.epochs])
+    assert no_val.best == no_val.epochs[-1]  # nothing validated: the last epoch
+    assert " - " in no_val.table().splitlines()[1]
+
+
+def test_fit_prints_one_summary_line_per_run(tmp_path, capsys):
+    model, loader, val, opt, sched = make_run(epochs=3)
+    history = fit(
+        model,
+        loader,
+        epochs=3,
+        optimizer=opt,
+        scheduler=sched,
+        val_loader=val,
+        device="cpu",
+        checkpoint_dir=tmp_path,
+        desc="blobs",
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1  # no per-epoch lines
+    assert out[0].startswith("blobs: trained 3 epochs")
+    assert f"at epoch {history.best_epoch} (best by val_loss)" in out[0]
+    model, loader, val, opt, sched = make_run(epochs=3)
+    fit(
+        model,
+        loader,
+        epochs=3,
+        optimizer=opt,
+        scheduler=sched,
+        val_loader=val,
+        device="cpu",
+        checkpoint_dir=tmp_path,
+        desc="blobs",
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and f"loaded the finished run from {tmp_path}" in out[0]
 
 
 def test_evaluate_loss_matches_cross_entropy_and_restores_mode():
@@ -158,13 +210,12 @@ def test_evaluate_loss_matches_cross_entropy_and_restores_mode():
     assert model.training
 
 
-@pytest.mark.parametrize("shuffle", ["sampler", "generator"])
-def test_resume_after_interrupt_is_bit_identical(tmp_path, shuffle):
-    straight_model, straight = run(tmp_path / "straight", 3, shuffle=shuffle)
-    run(tmp_path / "interrupted", 1, shuffle=shuffle)  # "crashes" after one epoch
+def test_resume_after_interrupt_is_bit_identical(tmp_path):
+    straight_model, straight = run(tmp_path / "straight", 3)
+    run(tmp_path / "interrupted", 1)  # "crashes" after one epoch
     torch.manual_seed(12345)  # a new process starts from other random states
     np.random.seed(54321)
-    resumed_model, resumed = run(tmp_path / "interrupted", 3, shuffle=shuffle)
+    resumed_model, resumed = run(tmp_path / "interrupted", 3)
     assert without_timing(resumed) == without_timing(straight)
     assert same_weights(resumed_model, straight_model)
     assert resumed.best_epoch == straight.best_epoch
@@ -183,7 +234,7 @@ def test_finished_run_loads_without_training(tmp_path):
         fresh,
         Exploding(),
         epochs=2,
-        optimizer=make_optimizer(fresh.parameters()),
+        optimizer=plain_optimizer(fresh),
         device="cpu",
         checkpoint_dir=tmp_path,
         progress=False,
@@ -211,7 +262,7 @@ def test_checkpoint_with_more_epochs_than_asked_is_refused(tmp_path):
 
 def test_nan_loss_names_epoch_and_step():
     model, _, _, opt, _ = make_run()
-    loader = DataLoader(Blobs(32, nan_at=19), batch_size=8)  # sample 19 sits in step 3
+    loader = make_loader(Blobs(32, nan_at=19), 8, train=False, device="cpu")  # step 3 holds 19
     with pytest.raises(FloatingPointError, match=r"epoch 1, step 3.*[Ll]ower the learning rate"):
         fit(model, loader, epochs=1, optimizer=opt, device="cpu", progress=False)
 
@@ -224,15 +275,12 @@ def test_select_best_restores_weights_of_lowest_val_loss(tmp_path, use_dir):
     def train(epochs, select_best=True):
         seed_everything(0)
         model = tiny_model()
-        loader = DataLoader(
-            Blobs(64, seed=1, flip_after=1), batch_size=8, sampler=EpochSampler(64, 0)
-        )
         history = fit(
             model,
-            loader,
+            make_loader(Blobs(64, seed=1, flip_after=1), 8, train=True, device="cpu"),
             epochs=epochs,
-            optimizer=make_optimizer(model.parameters(), lr=0.2),
-            val_loader=DataLoader(Blobs(32, seed=2), batch_size=16),
+            optimizer=plain_optimizer(model, lr=0.2),
+            val_loader=make_loader(Blobs(32, seed=2), 16, train=False, device="cpu"),
             device="cpu",
             progress=False,
             select_best=select_best,
@@ -251,6 +299,66 @@ def test_select_best_restores_weights_of_lowest_val_loss(tmp_path, use_dir):
     assert history.best_epoch == 1 and not same_weights(last_model, after_one)
 
 
+class Scripted(nn.Module):
+    """Trains as a linear layer; on validation returns scripted logits, one set per epoch, and
+    records the weights it had then."""
+
+    SCRIPT = [  # four validation samples of class 0, per epoch: (accuracy, loss)
+        [[0.1, 0.0]] * 4,  # 1.00, 0.64: best accuracy
+        [[5.0, 0.0]] * 3 + [[0.0, 0.5]],  # 0.75, 0.25: best loss
+        [[0.05, 0.0]] * 4,  # 1.00 (no better than epoch 1), 0.67
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(DIM, 2)
+        self.weights_at_val = []
+
+    def forward(self, x):
+        if self.training:
+            return self.linear(x)
+        self.weights_at_val.append({k: v.clone() for k, v in self.state_dict().items()})
+        return torch.tensor(self.SCRIPT[len(self.weights_at_val) - 1])
+
+
+@pytest.mark.parametrize("use_dir", [True, False])
+@pytest.mark.parametrize("monitor, best", [("val_loss", 2), ("val_acc", 1)])
+def test_monitor_chooses_the_best_epoch_and_its_weights(tmp_path, monitor, best, use_dir):
+    seed_everything(0)
+    model = Scripted()
+    val = [(torch.zeros(4, DIM), torch.zeros(4, dtype=torch.long))]
+    history = fit(
+        model,
+        make_loader(Blobs(16), 8, train=True, device="cpu"),
+        epochs=3,
+        optimizer=plain_optimizer(model),
+        val_loader=val,
+        device="cpu",
+        monitor=monitor,
+        progress=False,
+        checkpoint_dir=tmp_path if use_dir else None,
+    )
+    assert history.series("val_acc") == [1.0, 0.75, 1.0]
+    assert history.best_epoch == best and history.monitor == monitor
+    assert history.best["epoch"] == best
+    chosen = model.weights_at_val[best - 1]
+    assert all(torch.equal(v, chosen[k]) for k, v in model.state_dict().items())
+
+
+def test_unknown_monitor_lists_the_valid_ones():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="'val_loss', 'val_acc'"):
+        fit(
+            model,
+            [],
+            epochs=1,
+            optimizer=plain_optimizer(model),
+            monitor="accuracy",
+            device="cpu",
+            progress=False,
+        )
+
+
 def test_max_steps_per_epoch_and_extra_batch_entries():
     model, loader, _, opt, sched = make_run(epochs=2)
     history = fit(
@@ -267,84 +375,12 @@ def test_max_steps_per_epoch_and_extra_batch_entries():
     assert history.epochs[0]["val_loss"] is None and history.best_epoch is None
 
 
-def test_reproducible_with_a_worker_process(tmp_path):
+def test_reproducible_with_a_worker_process():
     a, ha = run(None, 2, num_workers=1)
     b, hb = run(None, 2, num_workers=1)
     c, hc = run(None, 2, num_workers=0)
     assert same_weights(a, b) and without_timing(ha) == without_timing(hb)
     assert same_weights(a, c) and without_timing(ha) == without_timing(hc)  # workers change nothing
-
-
-def test_persistent_workers_with_epoch_dependent_dataset_warn():
-    model, _, _, opt, _ = make_run()
-    data = Blobs(16)
-    loader = DataLoader(data, batch_size=8, **loader_kwargs("cpu", 1, persistent_workers=True))
-    with pytest.warns(UserWarning, match="persistent_workers"):
-        fit(model, loader, epochs=1, optimizer=opt, device="cpu", progress=False)
-
-
-def test_loader_kwargs_for_cpu():
-    kwargs = loader_kwargs("cpu", 0, seed=3)
-    assert kwargs["num_workers"] == 0 and kwargs["pin_memory"] is False
-    assert "persistent_workers" not in kwargs  # DataLoader rejects it without workers
-    assert isinstance(kwargs["generator"], torch.Generator) and callable(kwargs["worker_init_fn"])
-    assert loader_kwargs("cpu", 2)["persistent_workers"] is False
-    assert loader_kwargs("cpu")["num_workers"] >= 0
-    with pytest.raises(ValueError, match="num_workers"):
-        loader_kwargs("cpu", -1)
-
-
-def test_epoch_sampler_order_depends_only_on_seed_and_epoch():
-    sampler = EpochSampler(20, seed=5)
-    first = list(sampler)
-    assert sorted(first) == list(range(20)) and len(sampler) == 20
-    sampler.set_epoch(1)
-    second = list(sampler)
-    assert second != first
-    other = EpochSampler(20, seed=5)
-    other.set_epoch(1)
-    assert list(other) == second
-    assert list(EpochSampler(5, seed=0, shuffle=False)) == [0, 1, 2, 3, 4]
-
-
-def test_optimizer_names():
-    params = [nn.Parameter(torch.zeros(2))]
-    assert isinstance(make_optimizer(params, "sgd", lr=0.1), torch.optim.SGD)
-    assert isinstance(make_optimizer(params, "adamw", lr=0.1), torch.optim.AdamW)
-    with pytest.raises(ValueError, match="'sgd', 'adamw'"):
-        make_optimizer(params, "adam", lr=0.1)
-    with pytest.raises(ValueError, match="lr"):
-        make_optimizer(params, "sgd", lr=0)
-
-
-def lr_trace(name, steps, **kwargs):
-    opt = make_optimizer([nn.Parameter(torch.zeros(1))], "sgd", lr=1.0)
-    sched = make_scheduler(opt, name, total_steps=steps, **kwargs)
-    trace = []
-    for _ in range(steps):
-        trace.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return trace
-
-
-def test_scheduler_shapes():
-    cosine = lr_trace("cosine", 10)
-    assert cosine[0] == 1.0 and bool(np.all(np.diff(cosine) < 0)) and cosine[-1] < 0.05
-    warm = lr_trace("cosine", 10, warmup_steps=4)
-    assert warm[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-    step = lr_trace("step", 6, milestones=(2, 4), gamma=0.1)
-    assert step == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
-    assert lr_trace("none", 3) == [1.0, 1.0, 1.0]
-    assert not math.isnan(lr_trace("cosine", 1)[0])
-
-
-def test_scheduler_errors():
-    opt = make_optimizer([nn.Parameter(torch.zeros(1))], "sgd", lr=1.0)
-    with pytest.raises(ValueError, match="'cosine', 'step', 'none'"):
-        make_scheduler(opt, "linear", total_steps=10)
-    with pytest.raises(ValueError, match="total_steps"):
-        make_scheduler(opt, "cosine")
 
 
 class EpochStamp(Dataset):
@@ -376,19 +412,10 @@ class Recorder(nn.Linear):
 @pytest.mark.parametrize("num_workers", [0, 1])
 def test_fit_calls_set_epoch_and_workers_see_it(num_workers):
     model = Recorder()
-    data = EpochStamp()
-    sampler = EpochSampler(len(data), seed=0)
-    loader = DataLoader(data, batch_size=4, sampler=sampler, **loader_kwargs("cpu", num_workers))
-    fit(
-        model,
-        loader,
-        epochs=3,
-        optimizer=make_optimizer(model.parameters()),
-        device="cpu",
-        progress=False,
-    )
+    loader = make_loader(EpochStamp(), 4, train=True, device="cpu", num_workers=num_workers)
+    fit(model, loader, epochs=3, optimizer=plain_optimizer(model), device="cpu", progress=False)
     assert model.seen == [0.0] * 8 + [1.0] * 8 + [2.0] * 8  # 0-based epoch, in every worker
-    assert sampler.epoch == 2
+    assert loader.sampler.epoch == 2
 
 
 def test_amp_true_runs_bf16_autocast_and_still_learns():
@@ -410,3 +437,103 @@ def test_amp_true_runs_bf16_autocast_and_still_learns():
     assert history.epochs[-1]["val_acc"] >= 0.9
     assert dtypes == {torch.bfloat16}
     assert next(model.parameters()).dtype == torch.float32  # weights stay in full precision
+
+
+# --------------------------------------------------------------------------- loader
+
+
+def test_make_loader_shuffles_by_seed_and_epoch_to_train_and_keeps_order_otherwise():
+    data = EpochStamp(10)
+    train = make_loader(data, 4, train=True, device="cpu", seed=3)
+    assert train.num_workers == default_num_workers(torch.device("cpu")) == 0
+    assert len(train) == 2  # the last incomplete batch is dropped
+    order = list(train.sampler)
+    assert sorted(order) != order and sorted(order) == list(range(10))
+    again = make_loader(data, 4, train=True, device="cpu", seed=3)
+    assert list(again.sampler) == order
+    train.sampler.set_epoch(1)
+    assert list(train.sampler) != order
+    evaluation = make_loader(data, 4, train=False, device="cpu")
+    assert list(evaluation.sampler) == list(range(10)) and len(evaluation) == 3  # every sample
+    small = make_loader(EpochStamp(3), 4, train=True, device="cpu")
+    assert len(small) == 1  # smaller than a batch: kept, not dropped
+    with pytest.raises(ValueError, match="num_workers"):
+        make_loader(data, 4, train=True, device="cpu", num_workers=-1)
+
+
+def test_epoch_sampler_order_depends_only_on_seed_and_epoch():
+    sampler = EpochSampler(20, seed=5)
+    first = list(sampler)
+    assert sorted(first) == list(range(20)) and len(sampler) == 20
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first
+    other = EpochSampler(20, seed=5)
+    other.set_epoch(1)
+    assert list(other) == second
+    assert list(EpochSampler(5, seed=0, shuffle=False)) == [0, 1, 2, 3, 4]
+
+
+# --------------------------------------------------------------------------- Optim
+
+
+def test_optim_builds_the_optimiser_it_names():
+    params = [nn.Parameter(torch.zeros(2))]
+    sgd = make_optimizer(params, Optim("sgd", lr=0.1, momentum=0.8, weight_decay=1e-3))
+    assert isinstance(sgd, torch.optim.SGD)
+    group = sgd.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.1, 0.8, 1e-3)
+    adamw = make_optimizer(params, Optim("adamw", lr=0.01, weight_decay=0.05))
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.param_groups[0]["weight_decay"] == 0.05
+    groups = make_optimizer([{"params": params, "lr": 0.5}], Optim("sgd", lr=0.1))
+    assert groups.param_groups[0]["lr"] == 0.5  # parameter groups keep their own rate
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "adam"}, "optimizer='adam'.*'sgd', 'adamw'"),
+        ({"schedule": "linear"}, "schedule='linear'.*'cosine', 'step', 'none'"),
+        ({"lr": 0}, "lr=0"),
+        ({"lr": -1e-3}, "lr="),
+        ({"warmup_epochs": -1}, "warmup_epochs"),
+    ],
+)
+def test_optim_rejects_bad_names_and_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Optim(**kwargs)
+
+
+def lr_trace(optim, epochs, steps_per_epoch=1):
+    opt = make_optimizer([nn.Parameter(torch.zeros(1))], optim)
+    sched = make_scheduler(opt, optim, epochs, steps_per_epoch)
+    trace = []
+    for _ in range(epochs * steps_per_epoch):
+        trace.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return trace
+
+
+def test_schedule_shapes():
+    cosine = lr_trace(Optim(lr=1.0, schedule="cosine"), 10)
+    assert cosine[0] == 1.0 and bool(np.all(np.diff(cosine) < 0)) and cosine[-1] < 0.05
+    warm = lr_trace(Optim(lr=1.0, schedule="cosine", warmup_epochs=2), 5, steps_per_epoch=2)
+    assert warm[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # warm-up counted in steps
+    assert bool(np.all(np.diff(warm[3:]) <= 0)) and warm[-1] < 0.25  # then the cosine decay
+    step = lr_trace(Optim(lr=1.0, schedule="step", milestones=(1, 2), gamma=0.1), 3, 2)
+    assert step == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])  # milestones in epochs
+    assert lr_trace(Optim(lr=1.0, schedule="none"), 3) == [1.0, 1.0, 1.0]
+    assert not math.isnan(lr_trace(Optim(lr=1.0, schedule="cosine"), 1)[0])
+    assert lr_factor(Optim(schedule="cosine"), 5, epochs=1, steps_per_epoch=10) == pytest.approx(
+        0.5
+    )  # half way: half the rate
+
+
+def test_scheduler_needs_epochs_and_steps():
+    optim = Optim(lr=1.0)
+    opt = make_optimizer([nn.Parameter(torch.zeros(1))], optim)
+    with pytest.raises(ValueError, match="epochs >= 1 and steps_per_epoch >= 1"):
+        make_scheduler(opt, optim, 0, 10)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        make_scheduler(opt, optim, 3, 0)

@@ -98,12 +98,17 @@ def test_every_real_clip_decodes_with_both_readers_alike(real_root):
         assert info.num_frames >= 64 and (info.height, info.width) == (240, 320)
         # the first and last frames, a VCOP-shaped run, and scattered frames
         start = int(rng.integers(0, info.num_frames - 64))
-        indices = [0, info.num_frames - 1, *range(start, start + 64, 3),
-                   *rng.choice(info.num_frames, 5, replace=False).tolist()]
+        indices = [
+            0,
+            info.num_frames - 1,
+            *range(start, start + 64, 3),
+            *rng.choice(info.num_frames, 5, replace=False).tolist(),
+        ]
         everything = read_all_frames(path, "pyav").astype(int)
         for backend in backends():
             # [0, last] and [last] alone: seeking straight to the last frame is where decord errs
             for asked in (indices, [0, info.num_frames - 1], [info.num_frames - 1]):
                 frames = read_frames(path, asked, backend).astype(int)
                 assert np.abs(frames - everything[asked]).max() <= 2, (
-                    f"{backend} differs on {path.name} at {asked[:3]}")
+                    f"{backend} differs on {path.name} at {asked[:3]}"
+                )

@@ -27,6 +27,8 @@ from typing import IO
 import rarfile
 from tqdm.auto import tqdm
 
+from ssvlib.files import atomic_write, atomic_write_text
+
 URL_VIDEOS = "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar"
 URL_SPLITS = "https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip"
 MANIFEST_NAME = ".ssv-manifest.json"
@@ -246,9 +248,7 @@ def add_to_manifest(root: str | Path, path: str | Path) -> dict:
     entry = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     manifest = read_manifest(root)
     manifest[path.name] = entry
-    tmp = root / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    tmp.replace(root / MANIFEST_NAME)
+    atomic_write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return entry
 
 
@@ -350,20 +350,22 @@ def _write_member(member: _Member, target: Path, archive: Path) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".ssv-tmp")
     try:
-        with member.open() as src, open(tmp, "wb") as out:
-            shutil.copyfileobj(src, out, CHUNK)
+        atomic_write(target, lambda tmp: _copy_member(member, tmp))
     except Exception as err:
-        tmp.unlink(missing_ok=True)
         if isinstance(err, rarfile.RarCannotExec):
             raise ArchiveError(f"{archive}: cannot read {member.name!r}. {RAR_TOOL_HELP}") from err
         raise ArchiveError(
             f"{archive}: member {member.name!r} cannot be read ({err}); the archive is probably "
             f"corrupted: delete {archive} and rerun the download"
         ) from err
-    tmp.replace(target)
     return target
+
+
+def _copy_member(member: _Member, path: Path) -> None:
+    """Copy one file member's bytes to `path`."""
+    with member.open() as src, open(path, "wb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
 
 
 @contextmanager
@@ -422,7 +424,7 @@ def download_ucf101(
     url_splits: str = URL_SPLITS,
     progress: bool = True,
 ) -> Path:
-    """Download and extract UCF-101 into `root`, leaving `root/UCF-101/` and `root/ucfTrainTestlist/`.
+    """Download and extract UCF-101 into `root`: `root/UCF-101/` and `root/ucfTrainTestlist/`.
 
     Safe to rerun: an extracted archive is skipped, a cut download resumes, and an archive already
     in `root` (downloaded before, or by hand) is checked against the manifest before extraction.

@@ -18,7 +18,6 @@ Convention: ``motion[t]`` is the motion from frame t-1 to frame t; ``motion[0]``
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import cv2
 import numpy as np
 
 from ssvlib.config import cache_dir, check_choice
+from ssvlib.files import atomic_write
 
 METHODS = ("farneback", "diff")
 CACHE_VERSION = 1  # bump when frame_motion's output changes, so old caches are not reused
@@ -45,7 +45,7 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 
 
 def to_gray(frames: np.ndarray, short_side: int | None = None) -> np.ndarray:
-    """Gray (T, h, w) float32 frames, shrunk (area interpolation) so the short side is `short_side`."""
+    """Gray (T, h, w) float32 frames, area-shrunk so that the short side is `short_side`."""
     frames = _check_frames(frames)
     height, width = frames.shape[1:3]
     size = None
@@ -129,10 +129,14 @@ def video_motion(
 
     motion = frame_motion(read_all_frames(path, backend=backend), method, short_side)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, motion)
-    os.replace(tmp, target)
+    atomic_write(target, lambda tmp: _save_npy(tmp, motion))
     return motion
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    """np.save to exactly `path` (given a name, np.save would append '.npy' to it)."""
+    with open(path, "wb") as handle:
+        np.save(handle, array)
 
 
 def window_scores(motion: np.ndarray, length: int) -> np.ndarray:
@@ -198,16 +202,17 @@ HIGH_MOTION_QUANTILE = 0.75
 """Samplers given a motion curve draw windows from the top quarter by mean motion."""
 
 
-def window_start(num_frames: int, span: int, rng: np.random.Generator,
-                 motion: np.ndarray | None = None) -> int:
-    """Start of a `span`-frame window: a high-motion one when a motion curve is given, else uniform."""
+def window_start(
+    num_frames: int, span: int, rng: np.random.Generator, motion: np.ndarray | None = None
+) -> int:
+    """Start of a `span`-frame window: a high-motion one given a motion curve, else uniform."""
     if motion is not None and len(motion) >= span:
         return sample_high_motion_window(motion, span, rng, quantile=HIGH_MOTION_QUANTILE)
     return int(rng.integers(0, max(0, num_frames - span) + 1))
 
 
 def motion_map(frames: np.ndarray) -> np.ndarray:
-    """Where things move: absolute differences of consecutive gray frames summed over time, (H, W)."""
+    """Where things move: |differences| of consecutive gray frames summed over time, (H, W)."""
     gray = to_gray(frames)
     if len(gray) < 2:
         return np.zeros(gray.shape[1:], np.float32)

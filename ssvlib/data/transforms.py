@@ -245,3 +245,26 @@ def residual(clip: torch.Tensor) -> torch.Tensor:
     which let a small 3D CNN learn temporal order far faster in our prototype than raw frames.
     """
     return frame_differences(clip).permute(1, 0, 2, 3).contiguous()
+
+
+def prepare(x: torch.Tensor, element) -> torch.Tensor:
+    """The input step, on the device: uint8 elements (..., T, C, H, W) -> the encoder's floats.
+
+    Pixels go to [-1, 1] (mean = std = 0.5), or, with ``element.residual``, differences of
+    consecutive frames are taken (values in [-1, 1], one frame fewer). Layout "clip" gives a 3D
+    encoder (..., C, T, H, W); layout "stack" gives a 2D encoder (..., T * C, H, W); layout
+    "frames" keeps (..., T, C, H, W) for a 2D encoder to take frame by frame.
+    The training loop and the evaluation both call this, through ``ElementEncoder``.
+    """
+    if x.dtype != torch.uint8 or x.ndim < 4:
+        raise ValueError(
+            f"prepare expects uint8 elements shaped (..., T, C, H, W) as the datasets of "
+            f"ssvlib.data.datasets yield them, got dtype {x.dtype} and shape {tuple(x.shape)}"
+        )
+    x = x.float().div_(255.0)
+    x = x[..., 1:, :, :, :] - x[..., :-1, :, :, :] if element.residual else x.sub_(0.5).mul_(2.0)
+    if element.layout == "clip":
+        return x.transpose(-4, -3).contiguous()
+    if element.layout == "frames":
+        return x
+    return x.flatten(-4, -3)

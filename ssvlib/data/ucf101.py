@@ -5,7 +5,7 @@ A data root holds two folders, exactly as the official archives extract::
     ROOT/UCF-101/<ClassName>/v_<ClassName>_gXX_cYY.avi
     ROOT/ucfTrainTestlist/classInd.txt, trainlist0N.txt, testlist0N.txt   (N = 1, 2, 3)
 
-The built-in dataset (`ssvlib.data.synthetic`) is written in the same layout, so this one loader
+The built-in dataset (`ssvlib.data.builtin`) is written in the same layout, so this one loader
 serves both. Labels are 0-based. The class of a video is taken from its folder, never from its file
 name: UCF-101's folder says ``HandstandPushups`` where the file names say ``v_HandStandPushups_...``.
 """
@@ -130,7 +130,9 @@ def read_split_file(root: str | Path, name: str, classes: list[str]) -> list[Vid
         elif folder in classes:
             label = classes.index(folder)
         else:
-            raise UCF101Error(f"{path}: {rel!r} lies in folder {folder!r}, which classInd.txt lacks")
+            raise UCF101Error(
+                f"{path}: {rel!r} lies in folder {folder!r}, which classInd.txt lacks"
+            )
         records.append(_record(root, rel, label, classes, path))
     return records
 
@@ -191,7 +193,9 @@ def check_root(root: str | Path, split: int = 1, backend: str = "auto") -> dict:
     }
 
 
-def hold_out_groups(records: list[VideoRecord], groups: int) -> tuple[list[VideoRecord], list[VideoRecord]]:
+def hold_out_groups(
+    records: list[VideoRecord], groups: int
+) -> tuple[list[VideoRecord], list[VideoRecord]]:
     """Split records into (kept, held out): the `groups` highest-numbered groups are held out.
 
     Holding out whole groups keeps a validation set free of the scenes it is trained on, as the

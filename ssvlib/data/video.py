@@ -67,7 +67,9 @@ def _checked(path: str | Path) -> Path:
     """The path as a Path, after checking that the file exists and is not empty."""
     path = Path(path)
     if not path.is_file():
-        raise VideoError(f"video file {path} does not exist (check the data root, or run `ssv data check`)")
+        raise VideoError(
+            f"video file {path} does not exist (check the data root, or run `ssv data check`)"
+        )
     if path.stat().st_size == 0:
         raise VideoError(f"video file {path} is empty: delete it and extract or download it again")
     return path
@@ -115,7 +117,9 @@ def _video_info(path: str, size: int, mtime_ns: int) -> VideoInfo:
     except Exception as err:  # PyAV raises its own error types
         raise _broken(Path(path), err) from err
     if count == 0:
-        raise VideoError(f"video file {path} holds no frame: delete it and extract or download it again")
+        raise VideoError(
+            f"video file {path} holds no frame: delete it and extract or download it again"
+        )
     if announced > count:
         raise VideoError(
             f"video file {path} is truncated: its header announces {announced} frames but it holds "

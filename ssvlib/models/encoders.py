@@ -3,9 +3,10 @@
 Every encoder takes a float clip batch shaped (B, C, T, H, W) and has:
 
 - ``feature_dim``: the length of the pooled feature vector;
-- ``forward(x) -> (B, feature_dim)``: features after global average pooling;
-- ``feature_map(x) -> (B, C', T', H', W')``: the last convolutional ("conv5") map, before any
-  final pooling, which retrieval max-pools and flattens.
+- ``feature_map(x) -> (B, C', T', H', W')``: the last convolutional ("conv5") map;
+- ``forward(x) -> (B, feature_dim)``: that map, globally average-pooled (always exactly that:
+  `ssvlib.evaluate.encode_videos` takes the pooled feature and the retrieval feature from one
+  ``feature_map`` call).
 
 No encoder ever downloads weights. ``build_encoder(name)`` builds one by name.
 """
@@ -20,7 +21,9 @@ from torch import Tensor, nn
 
 from ssvlib.config import check_choice
 
-ENCODERS = ("small3d", "c3d", "r3d", "r21d", "r3d_18", "r21d_18")
+ENCODERS = ("small3d", "c3d", "r3d", "r21d", "r3d_18", "r21d_18", "small2d")
+ENCODERS_2D = ("small2d",)
+"""Encoders of single images (or channel stacks); the others encode clips."""
 Triple = tuple[int, int, int]
 
 
@@ -64,11 +67,11 @@ def check_clip_batch(
 def init_weights(model: nn.Module) -> None:
     """Kaiming-normal convolutions, unit batch norms, small linear layers (torchvision's scheme)."""
     for m in model.modules():
-        if isinstance(m, nn.Conv3d):
+        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm3d):
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
@@ -137,10 +140,10 @@ class Small3D(nn.Module):
 class C3D(nn.Module):
     """C3D with batch norm: 8 convs 64-128-256-256-512-512-512-512, 3x3x3 kernels, then 512-d.
 
-    Pools as in C3D: pool1 halves space only, pool2-pool5 halve time and space (pool5 pads
-    space by 1). C3D's fc6-fc8 are dropped: pool5 is global-average-pooled into 512 numbers.
-    Needs clips of at least 16 frames (time is halved four times). At 16x112x112 the conv5 map
-    (``feature_map``, before pool5) is (512, 2, 7, 7).
+    Pools as in C3D: pool1 halves space only, pool2-pool4 halve time and space. As in the
+    official VCOP code, conv5b is global-average-pooled straight into 512 numbers: there is no
+    pool5 and none of C3D's fc6-fc8. Needs clips of at least 16 frames. At 16x112x112 the conv5
+    map (``feature_map``) is (512, 2, 7, 7).
     """
 
     feature_dim = 512
@@ -157,12 +160,11 @@ class C3D(nn.Module):
         self.conv4 = nn.Sequential(conv_bn_relu(256, 512), conv_bn_relu(512, 512))
         self.pool4 = nn.MaxPool3d(kernel_size=2, stride=2)
         self.conv5 = nn.Sequential(conv_bn_relu(512, 512), conv_bn_relu(512, 512))
-        self.pool5 = nn.MaxPool3d(kernel_size=2, stride=2, padding=(0, 1, 1))
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         init_weights(self)
 
     def feature_map(self, x: Tensor) -> Tensor:
-        """The conv5b map (B, 512, T/8, H/16, W/16), before pool5."""
+        """The conv5b map (B, 512, T/8, H/16, W/16)."""
         check_clip_batch(x, self.in_channels, "C3D", min_size=(16, 16, 16))
         x = self.pool1(self.conv1(x))
         x = self.pool2(self.conv2(x))
@@ -171,8 +173,8 @@ class C3D(nn.Module):
         return self.conv5(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """pool5, then global average pooling: (B, 512)."""
-        return self.avgpool(self.pool5(self.feature_map(x))).flatten(1)
+        """Globally average-pooled conv5b features (B, 512)."""
+        return self.avgpool(self.feature_map(x)).flatten(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,6 +362,52 @@ class TorchvisionVideoResNet(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
+# Small2D: a frame encoder for the CPU presets
+# --------------------------------------------------------------------------------------------
+
+
+class Small2D(nn.Module):
+    """Four conv-BN-ReLU blocks (16-32-64-128 channels) on images: Small3D without time.
+
+    Block 1 is a 7x7 convolution with stride 4, blocks 2 and 3 max-pool by 2 (rounding up), block
+    4's map is the "conv5" map: (128, 4, 4) at 56x56. `in_channels` is 3 for a frame and 3 x T for
+    a stack of T frames (O3N). Takes (B, C, H, W).
+    """
+
+    def __init__(self, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64, 128)) -> None:
+        super().__init__()
+        if len(widths) != 4:
+            raise ValueError(f"Small2D takes 4 block widths, got widths={tuple(widths)}")
+        w1, w2, w3, w4 = widths
+        self.in_channels = in_channels
+        self.feature_dim = w4
+
+        def block(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> list[nn.Module]:
+            conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
+            return [conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        self.block1 = nn.Sequential(*block(in_channels, w1, kernel=7, stride=4))
+        self.block2 = nn.Sequential(*block(w1, w2), nn.MaxPool2d(2, ceil_mode=True))
+        self.block3 = nn.Sequential(*block(w2, w3), nn.MaxPool2d(2, ceil_mode=True))
+        self.block4 = nn.Sequential(*block(w3, w4))
+        init_weights(self)
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """The last block's map (B, widths[-1], H/16, W/16), rounded up."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels or not x.is_floating_point():
+            raise ValueError(
+                f"Small2D expects a float image batch (B, {self.in_channels}, H, W), got "
+                f"{tuple(x.shape)} of {x.dtype}; wrap it in ssvlib.models.tuple_model."
+                f"ElementEncoder to feed it uint8 frames"
+            )
+        return self.block4(self.block3(self.block2(self.block1(x))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Globally average-pooled features (B, feature_dim)."""
+        return self.feature_map(x).mean(dim=(2, 3))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def build_encoder(name: str, **kwargs) -> nn.Module:
@@ -371,6 +419,8 @@ def build_encoder(name: str, **kwargs) -> nn.Module:
     check_choice("encoder", name, ENCODERS)
     if name == "small3d":
         return Small3D(**kwargs)
+    if name == "small2d":
+        return Small2D(**kwargs)
     if name == "c3d":
         return C3D(**kwargs)
     if name == "r3d":

@@ -9,19 +9,48 @@ in `ssvlib.data.motion` and `ssvlib.data.transforms`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from ..data.motion import window_start
-from .permutations import shuffle_with_label
+from .permutations import num_classes, shuffle_with_label
+from .task import Element, Sample, check_length
 
 
-def sample_indices(num_frames: int, rng: np.random.Generator, num_frames_per_tuple: int = 4,
-                   gap: int = 6, motion: np.ndarray | None = None
-                   ) -> tuple[list[int], tuple[int, ...], int]:
-    """Frames in the order shown, the order, and its class (order and reverse merged)."""
-    gap = max(1, min(gap, (num_frames - 1) // max(1, num_frames_per_tuple - 1)))
-    span = (num_frames_per_tuple - 1) * gap + 1
-    start = window_start(num_frames, span, rng, motion)
-    frames = [min(start + k * gap, num_frames - 1) for k in range(num_frames_per_tuple)]
-    order, label = shuffle_with_label(num_frames_per_tuple, rng, merge_reverse=True)
-    return [frames[k] for k in order], order, label
+@dataclass(frozen=True)
+class OPN:
+    """Order prediction of `tuple_len` frames `gap` apart; an order and its reverse merged."""
+
+    tuple_len: int = 4
+    gap: int = 6
+    motion_aware: bool = True
+    name: str = field(default="opn", init=False)
+    element: Element = field(default=Element(1, 1, False, "stack"), init=False)
+
+    @property
+    def num_elements(self) -> int:
+        """Frames per tuple."""
+        return self.tuple_len
+
+    @property
+    def num_classes(self) -> int:
+        """tuple_len! / 2 orders (12 for four frames)."""
+        return num_classes(self.tuple_len, merge_reverse=True)
+
+    @property
+    def min_frames(self) -> int:
+        """The window of the tuple's frames."""
+        return (self.tuple_len - 1) * self.gap + 1
+
+    def sample(
+        self, num_frames: int, rng: np.random.Generator, motion: np.ndarray | None = None
+    ) -> Sample:
+        """Frames from a (high-motion) window, shown in a random order; the label names it."""
+        check_length(self, num_frames)
+        start = window_start(
+            num_frames, self.min_frames, rng, motion if self.motion_aware else None
+        )
+        frames = [start + k * self.gap for k in range(self.tuple_len)]
+        order, label = shuffle_with_label(self.tuple_len, rng, merge_reverse=True)
+        return Sample([[frames[k]] for k in order], label)

@@ -1,0 +1,262 @@
+"""The datasets every chapter uses: pretext tuples and labelled videos, as uint8 until the device.
+
+Two datasets share one decoding path (`decode_elements`):
+
+- `TupleDataset(records, task, view)`: any pretext task's samples, (uint8 (N, T, C, H, W), label),
+  the N elements in the order the network sees them.
+- `VideoDataset(records, element, view)`: labelled videos for evaluation. In train mode one element
+  at a random start, (uint8 (T, C, H, W), label); in eval mode `clips_per_video` elements evenly
+  spaced over the video, (uint8 (K, T, C, H, W), label).
+
+Samples stay uint8 (4x smaller than float, and cheap to batch); `ssvlib.data.transforms.prepare`
+normalises them or takes frame differences on the device.
+
+Spatial rule (`View`): each element gets one crop box, the same for all its frames (random in
+train mode, centred otherwise), and one mirror decision covers the whole sample, since mirroring
+one element alone would reverse its apparent motion. Frames are resized to `view.size` first, but
+only the crop's source region is resized (rounded to whole source pixels), in uint8 with OpenCV:
+the costly per-pixel work touches only the pixels that are kept.
+
+Every random choice of sample `index` comes from ``np.random.default_rng((seed, epoch, index))``;
+`ssvlib.train.fit` calls `set_epoch` before every epoch. Eval mode always uses epoch 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..tasks.task import Element, Task
+from . import video
+from .motion import video_motion
+
+
+@dataclass(frozen=True)
+class View:
+    """How frames become pixels: resize to `size` (short side, or (h, w); None keeps), crop."""
+
+    size: int | tuple[int, int] | None = None
+    crop: int | tuple[int, int] = 112
+
+    def resized(self, height: int, width: int) -> tuple[int, int]:
+        """The (h, w) that frames of height x width are resized to."""
+        if self.size is None:
+            return height, width
+        if isinstance(self.size, (int, np.integer)):
+            scale = self.size / min(height, width)
+            return max(1, round(height * scale)), max(1, round(width * scale))
+        return int(self.size[0]), int(self.size[1])
+
+    @property
+    def crop_hw(self) -> tuple[int, int]:
+        """The crop as (h, w)."""
+        crop = self.crop
+        return (int(crop), int(crop)) if isinstance(crop, (int, np.integer)) else tuple(crop)
+
+
+def crop_box(
+    height: int, width: int, view: View, rng: np.random.Generator | None
+) -> tuple[int, int, int, int]:
+    """A (top, left, h, w) crop in resized coordinates: random with `rng`, else centred."""
+    rh, rw = view.resized(height, width)
+    ch, cw = view.crop_hw
+    if ch > rh or cw > rw:
+        raise ValueError(
+            f"crop {view.crop} does not fit in frames resized to {rh}x{rw} (from {height}x"
+            f"{width}); choose a smaller crop or a larger size"
+        )
+    if rng is None:
+        return (rh - ch) // 2, (rw - cw) // 2, ch, cw
+    return int(rng.integers(0, rh - ch + 1)), int(rng.integers(0, rw - cw + 1)), ch, cw
+
+
+def cut(frames: np.ndarray, box: tuple[int, int, int, int], view: View) -> np.ndarray:
+    """Crop `box` (resized coordinates) out of (n, H, W, 3) frames, resizing only that region."""
+    height, width = frames.shape[1:3]
+    rh, rw = view.resized(height, width)
+    top, left, ch, cw = box
+    y0, y1 = round(top * height / rh), round((top + ch) * height / rh)
+    x0, x1 = round(left * width / rw), round((left + cw) * width / rw)
+    region = frames[:, y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)]
+    if region.shape[1:3] == (ch, cw):
+        return region
+    shrink = region.shape[1] > ch
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (cw, ch), interpolation=interpolation) for f in region])
+
+
+def decode_elements(
+    path,
+    elements: Sequence[Sequence[int]],
+    view: View,
+    rng: np.random.Generator | None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Decode the frames of every element once, crop each element, mirror the whole sample.
+
+    Returns uint8 (N, T, C, H, W). With `rng` the crops are random and the sample is mirrored
+    with probability 1/2; without, crops are centred and nothing is mirrored.
+    """
+    flat = np.concatenate([np.asarray(e, dtype=np.int64) for e in elements])
+    unique, inverse = np.unique(flat, return_inverse=True)
+    frames = video.read_frames(path, unique.tolist(), backend=backend)[inverse]
+    height, width = frames.shape[1:3]
+    out, offset = [], 0
+    for element in elements:
+        part = frames[offset : offset + len(element)]
+        offset += len(element)
+        out.append(cut(part, crop_box(height, width, view, rng), view))
+    stacked = np.stack(out)  # (N, T, H, W, 3)
+    if rng is not None and rng.random() < 0.5:
+        stacked = stacked[:, :, :, ::-1]
+    return torch.from_numpy(np.ascontiguousarray(stacked)).permute(0, 1, 4, 2, 3)
+
+
+class _Videos(Dataset):
+    """Records with their frame counts, a seed and an epoch: what both datasets share."""
+
+    def __init__(self, records: Sequence, *, train: bool, seed: int, backend: str) -> None:
+        if len(records) == 0:
+            raise ValueError(
+                f"{type(self).__name__} got no videos: check the data root and split "
+                "(`ssv data check ROOT`) and the label fraction"
+            )
+        self.records = list(records)
+        self.num_frames = [video.video_info(r.path).num_frames for r in self.records]
+        self.train, self.seed, self.backend, self.epoch = train, seed, backend, 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def labels(self) -> list[int]:
+        """The class label of every video, in dataset order."""
+        return [r.label for r in self.records]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch that seeds the random choices of the next samples (train mode)."""
+        self.epoch = epoch
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The generator of sample `index` at the current epoch (always epoch 0 in eval mode)."""
+        return np.random.default_rng((self.seed, self.epoch if self.train else 0, index))
+
+
+class TupleDataset(_Videos):
+    """Any pretext task's samples: (uint8 (N, T, C, H, W), label), elements in the order shown.
+
+    Videos shorter than ``task.min_frames`` are dropped (listed in `dropped`). For a motion-aware
+    task, `motion` ("diff" or "farneback") names the per-frame motion curve handed to the sampler;
+    None samples uniformly.
+    """
+
+    def __init__(
+        self,
+        records: Sequence,
+        task: Task,
+        view: View,
+        *,
+        train: bool = True,
+        seed: int = 0,
+        motion: str | None = None,
+        backend: str = "auto",
+    ) -> None:
+        kept, self.dropped = [], []
+        for record in records:
+            n = video.video_info(record.path).num_frames
+            (kept if n >= task.min_frames else self.dropped).append(record)
+        if records and not kept:
+            raise ValueError(
+                f"every one of the {len(records)} videos is shorter than the {task.min_frames} "
+                f"frames a {task.name} sample needs; use a smaller task or longer videos"
+            )
+        super().__init__(kept, train=train, seed=seed, backend=backend)
+        self.task, self.view, self.motion = task, view, motion
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        record, rng = self.records[index], self.rng(index)
+        motion = None
+        if self.motion is not None and self.task.motion_aware:
+            motion = video_motion(record.path, self.motion)
+        elements, label = self.task.sample(self.num_frames[index], rng, motion)
+        x = decode_elements(
+            record.path, elements, self.view, rng if self.train else None, self.backend
+        )
+        return x, label
+
+
+def eval_starts(element: Element, num_frames: int, clips_per_video: int) -> np.ndarray:
+    """Starts of `clips_per_video` elements evenly spaced from frame 0 to the last that fits.
+
+    As VCOP's code: the first starts at frame 0, the last ends on the last frame; a single
+    element is the middle one.
+    """
+    last = max(0, num_frames - element.span)
+    if clips_per_video == 1:
+        return np.array([last // 2])
+    return np.linspace(0, last, clips_per_video).astype(int)
+
+
+class VideoDataset(_Videos):
+    """Labelled videos as elements: train -> (uint8 (T, C, H, W), label), one random element;
+    eval -> (uint8 (K, T, C, H, W), label), K = clips_per_video evenly spaced, centre-cropped.
+
+    A video shorter than an element never crashes: frame indices past its end repeat its last
+    frame.
+    """
+
+    def __init__(
+        self,
+        records: Sequence,
+        element: Element,
+        view: View,
+        *,
+        train: bool,
+        clips_per_video: int = 1,
+        seed: int = 0,
+        backend: str = "auto",
+    ) -> None:
+        if not isinstance(clips_per_video, int) or clips_per_video < 1:
+            raise ValueError(f"clips_per_video={clips_per_video!r}: must be an integer >= 1")
+        super().__init__(records, train=train, seed=seed, backend=backend)
+        self.element, self.view, self.clips_per_video = element, view, clips_per_video
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        record, n = self.records[index], self.num_frames[index]
+        if self.train:
+            rng = self.rng(index)
+            start = int(rng.integers(0, max(0, n - self.element.span) + 1))
+            x = decode_elements(
+                record.path, [self.element.indices(start, n)], self.view, rng, self.backend
+            )
+            return x[0], record.label
+        starts = eval_starts(self.element, n, self.clips_per_video)
+        elements = [self.element.indices(int(s), n) for s in starts]
+        return decode_elements(record.path, elements, self.view, None, self.backend), record.label
+
+
+def subset_by_fraction(records: Sequence, fraction: float, seed: int = 0) -> list:
+    """Keep `fraction` of the videos of every class (at least one each), chosen by `seed`.
+
+    Stratified by ``record.label``; the kept records stay in their original order.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(
+            f"fraction={fraction!r}: must be in (0, 1], e.g. 0.1 for 10% of the labels"
+        )
+    by_class: dict[int, list[int]] = defaultdict(list)
+    for i, record in enumerate(records):
+        by_class[record.label].append(i)
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for label in sorted(by_class):
+        members = by_class[label]
+        count = max(1, round(fraction * len(members)))
+        keep.extend(members[i] for i in rng.permutation(len(members))[:count])
+    return [records[i] for i in sorted(keep)]

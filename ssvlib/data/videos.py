@@ -1,0 +1,122 @@
+"""Which videos a chapter uses: one call opens a data root for every chapter.
+
+`open_videos("builtin")` generates (once) and opens the built-in dataset; `open_videos("ucf101",
+ROOT)` opens a UCF-101 root, complete or not. Either way the chapter gets the videos of one
+official split that are present on disk, counted, with whole groups of the training side held out
+for validation (pretext validation and the choice of the fine-tuning epoch):
+
+    train         every present training video (labels used only for evaluation)
+    fit           train minus the held-out groups: pretext training and fine-tuning
+    val           the held-out groups
+    test          every present test video (only ever test data)
+
+Where too few videos are present for that, one error says how many there are on each side, how
+many are needed, and to run `ssv data check`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..config import check_choice
+from . import ucf101
+from .builtin import builtin_root
+
+DATASETS = ("builtin", "ucf101")
+
+
+@dataclass(frozen=True)
+class Videos:
+    """The present videos of one split, with held-out training groups for validation."""
+
+    dataset: str
+    root: Path
+    split: int
+    classes: list[str]
+    train: list[ucf101.VideoRecord]
+    test: list[ucf101.VideoRecord]
+    val_groups: int = 2
+    listed: tuple[int, int] = (0, 0)  # train and test videos the split files name
+    fit: list[ucf101.VideoRecord] = field(init=False)
+    val: list[ucf101.VideoRecord] = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Hold out the highest-numbered training groups as the validation set (if any)."""
+        fit, val = self.train, []
+        if self.val_groups:
+            fit, val = ucf101.hold_out_groups(self.train, self.val_groups)
+        object.__setattr__(self, "fit", fit)
+        object.__setattr__(self, "val", val)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the dataset (not only those present)."""
+        return len(self.classes)
+
+    def every(self, k: int) -> Videos:
+        """Every k-th video of each side (smoke runs); the held-out groups stay held out."""
+        train, test = self.train[::k], self.test[::k]
+        sub = replace(self, train=train, test=test, listed=(len(train), len(test)))
+        return sub if len(sub.fit) and len(sub.val) >= min(1, self.val_groups) else self
+
+    def describe(self) -> str:
+        """One paragraph of counts."""
+        missing = ""
+        if self.listed != (len(self.train), len(self.test)):
+            missing = (
+                f" (present of those listed: {len(self.train)}/{self.listed[0]} train, "
+                f"{len(self.test)}/{self.listed[1]} test)"
+            )
+        held = ""
+        if self.val_groups:
+            held = (
+                f": {len(self.fit)} to train on and {len(self.val)} in {self.val_groups} "
+                "held-out groups to validate"
+            )
+        return (
+            f"{self.dataset} split {self.split} at {self.root}: {self.num_classes} classes; "
+            f"{len(self.train)} training videos{missing}{held}; {len(self.test)} test videos"
+        )  # fmt: skip
+
+
+def open_videos(
+    dataset: str = "builtin",
+    data_root: str | Path | None = None,
+    split: int = 1,
+    *,
+    val_groups: int = 2,
+) -> Videos:
+    """Open the present videos of `split`; raise one clear error when too few are present.
+
+    `val_groups` training groups are held out for validation (0: none, for a chapter that only
+    looks at the data or trains for a fixed number of epochs).
+    """
+    check_choice("dataset", dataset, DATASETS)
+    check_choice("split", split, ucf101.SPLITS)
+    if dataset == "ucf101" and data_root is None:
+        raise ValueError(
+            "dataset='ucf101' needs data_root: the folder holding UCF-101/ and ucfTrainTestlist/"
+        )
+    root = builtin_root() if dataset == "builtin" else ucf101.find_root(data_root)
+    index = ucf101.load_split(root, split)
+    train, test = ucf101.present(index.train), ucf101.present(index.test)
+    groups = len({r.group for r in train})
+    if groups < val_groups + 1 or not test or not train:
+        raise ucf101.UCF101Error(
+            f"{root} holds too few videos of split {split} for this chapter: {len(train)} of "
+            f"{len(index.train)} training videos are present, in {groups} groups, and {len(test)} "
+            f"of {len(index.test)} test videos. It needs training videos in at least "
+            f"{val_groups + 1} groups ({val_groups} are held out for validation) and at least one "
+            f"test video. Run `ssv data check {root} --split {split}` to list what is missing."
+        )
+    return Videos(
+        dataset,
+        root,
+        split,
+        index.classes,
+        train,
+        test,
+        val_groups,
+        (len(index.train), len(index.test)),
+    )

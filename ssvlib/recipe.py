@@ -1,0 +1,82 @@
+"""A paper's recipe as one value: its task, the view of the frames, its head, and both budgets.
+
+Each task module holds ``PRESETS = {"cpu": Recipe(...), "paper": Recipe(...)}``: "cpu" runs in
+minutes on a laptop with the built-in dataset, "paper" follows the paper's sizes and schedule.
+A chapter picks one by name and overrides what its parameters cell says::
+
+    recipe = select(vcop.PRESETS, preset, epochs=epochs, batch_size=batch_size)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from .config import check_choice, is_smoke
+from .data.datasets import View
+from .evaluate import Downstream
+from .models.tuple_model import ElementEncoder
+from .pretrain import Pretext
+from .tasks.task import Element, Task
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a run needs besides the data and the encoder."""
+
+    task: Task
+    view: View
+    pretext: Pretext
+    downstream: Downstream
+    head: dict = field(default_factory=dict)  # the fusion head's settings (paper-specific)
+    eval_element: Element | None = None  # what the encoder is evaluated on; None: task.element
+
+    def eval_encoder(self, net: nn.Module) -> ElementEncoder:
+        """`net` ready for evaluation: behind the input step of the evaluation element.
+
+        Clip and stack encoders are evaluated on the element they were pretrained on. Frame
+        encoders on the built-in data are evaluated on T ordered frames (layout "frames"),
+        since a single frame cannot tell its classes apart.
+        """
+        return ElementEncoder(net, self.eval_element or self.task.element)
+
+    def smoke(self) -> Recipe:
+        """The same recipe shrunk to seconds (SSV_SMOKE=1): one epoch each, two clips per video."""
+        return dataclasses.replace(
+            self,
+            pretext=dataclasses.replace(self.pretext, epochs=1),
+            downstream=dataclasses.replace(
+                self.downstream, epochs=1, clips_per_video=min(2, self.downstream.clips_per_video)
+            ),
+        )
+
+
+def select(
+    presets: dict[str, Recipe],
+    name: str,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+) -> Recipe:
+    """Preset `name`, with the pretext's epochs and batch size overridden where given.
+
+    In smoke mode (SSV_SMOKE=1) the result is shrunk with `Recipe.smoke`.
+    """
+    check_choice("preset", name, tuple(presets))
+    for key, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(
+                f"{key}={value!r} must be a positive integer, or None for the preset's"
+            )
+    recipe = presets[name]
+    pretext = dataclasses.replace(
+        recipe.pretext,
+        epochs=epochs or recipe.pretext.epochs,
+        batch_size=batch_size or recipe.pretext.batch_size,
+    )
+    recipe = dataclasses.replace(recipe, pretext=pretext)
+    return recipe.smoke() if is_smoke() else recipe

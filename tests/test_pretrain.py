@@ -1,0 +1,123 @@
+"""Pretext training: `pretrain` trains in a run folder named by its settings, then loads it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_video
+
+from ssvlib.config import seed_everything
+from ssvlib.data.datasets import View
+from ssvlib.data.ucf101 import VideoRecord
+from ssvlib.models.encoders import Small3D
+from ssvlib.pretrain import Pretext, pretrain
+from ssvlib.tasks import vcop
+from ssvlib.train import Optim
+
+TASK = vcop.VCOP(num_clips=3, clip_len=2, gap=1)  # an 8-frame window
+VIEW = View(size=None, crop=16)
+SETUP = Pretext(epochs=2, batch_size=2, optim=Optim("adamw", lr=1e-3))
+
+
+def moving_bar(num_frames: int, seed: int) -> np.ndarray:
+    """A bright bar sliding right over a dark, slightly noisy background."""
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 30, (num_frames, 24, 32, 3)).astype(np.uint8)
+    for t in range(num_frames):
+        frames[t, :, (2 * t + seed) % 32] = 230
+    return frames
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """4 videos to train on, 2 to validate on (groups 3 and 4), and one too short for the task."""
+    root = tmp_path_factory.mktemp("videos")
+    records = []
+    for k, (group, frames) in enumerate(
+        [(1, 12), (1, 14), (2, 12), (2, 16), (3, 12), (4, 12), (4, 6)]
+    ):
+        rel = f"Bar/v_Bar_g{group:02d}_c{k + 1:02d}.avi"
+        path = write_video(root / rel, moving_bar(frames, seed=k))
+        records.append(VideoRecord(rel, path, 0, "Bar", group, k + 1))
+    return {"train": records[:4], "val": records[4:]}
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """Runs go to a temporary cache, never to ~/.cache."""
+    monkeypatch.setenv("SSV_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def model(seed: int = 0):
+    seed_everything(seed)
+    return vcop.build_model(Small3D(widths=(4, 4, 8, 8)), TASK, hidden=8)
+
+
+def runs(cache):
+    return sorted((cache / "runs").glob("vcop-*"))
+
+
+def test_pretrain_trains_then_loads_the_finished_run(videos, cache, capsys, monkeypatch):
+    first = model()
+    history = pretrain(first, TASK, videos["train"], videos["val"], VIEW, SETUP, device="cpu")
+    out = capsys.readouterr().out
+    assert "vcop: 1 videos shorter than 8 frames dropped" in out
+    assert "vcop pretext: trained 2 epochs" in out
+    assert [e["epoch"] for e in history.epochs] == [1, 2]
+    assert all(0.0 <= e["val_acc"] <= 1.0 for e in history.epochs)  # validated every epoch
+    assert history.monitor == "val_loss"
+    assert history.best_val_loss == min(history.series("val_loss"))
+    [run] = runs(cache)
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert best["epoch"] == history.best_epoch
+    assert all(torch.equal(v, first.state_dict()[k]) for k, v in best["model"].items())
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished pretext run must not train again")
+
+    second = model()  # the same start: the finished run's weights are loaded
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.Optimizer, "zero_grad", no_training)
+        again = pretrain(
+            second, TASK, videos["train"], videos["val"], VIEW, SETUP, device="cpu", progress=False
+        )
+    assert again == history
+    assert all(torch.equal(v, second.state_dict()[k]) for k, v in first.state_dict().items())
+    assert runs(cache) == [run]
+
+
+def test_a_changed_setting_trains_a_new_run(videos, cache):
+    pretrain(
+        model(), TASK, videos["train"], videos["val"], VIEW, SETUP, device="cpu", progress=False
+    )
+    other = Pretext(epochs=1, batch_size=2, optim=Optim("adamw", lr=1e-3))
+    history = pretrain(
+        model(), TASK, videos["train"], videos["val"], VIEW, other, device="cpu", progress=False
+    )
+    assert len(history.epochs) == 1 and len(runs(cache)) == 2
+
+
+def test_other_initial_weights_are_another_run(videos, cache):
+    pretrain(
+        model(seed=0),
+        TASK,
+        videos["train"],
+        videos["val"],
+        VIEW,
+        SETUP,
+        device="cpu",
+        progress=False,
+    )
+    pretrain(
+        model(seed=1),
+        TASK,
+        videos["train"],
+        videos["val"],
+        VIEW,
+        SETUP,
+        device="cpu",
+        progress=False,
+    )
+    assert len(runs(cache)) == 2

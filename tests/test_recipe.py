@@ -1,0 +1,69 @@
+"""A paper's recipe as one value: choosing a preset, overriding it, shrinking it for smoke runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ssvlib.models.encoders import Small2D, Small3D
+from ssvlib.recipe import select
+from ssvlib.tasks import vcop
+from ssvlib.tasks.task import Element
+
+
+@pytest.fixture(autouse=True)
+def _not_smoke(monkeypatch):
+    monkeypatch.delenv("SSV_SMOKE", raising=False)
+
+
+def test_select_returns_the_preset_with_the_pretext_budget_overridden():
+    paper = vcop.PRESETS["paper"]
+    assert select(vcop.PRESETS, "paper") == paper
+    chosen = select(vcop.PRESETS, "paper", epochs=3, batch_size=2)
+    assert (chosen.pretext.epochs, chosen.pretext.batch_size) == (3, 2)
+    assert chosen.pretext.optim == paper.pretext.optim
+    assert (chosen.task, chosen.view, chosen.downstream, chosen.head) == (
+        paper.task,
+        paper.view,
+        paper.downstream,
+        paper.head,
+    )
+    assert vcop.PRESETS["paper"].pretext.epochs == 300  # the preset itself is left as it was
+
+
+def test_unknown_preset_lists_the_valid_names():
+    with pytest.raises(ValueError, match="preset='gpu'.*'cpu', 'paper'"):
+        select(vcop.PRESETS, "gpu")
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"epochs": 0}, {"epochs": 2.5}, {"batch_size": -1}, {"batch_size": "8"}]
+)
+def test_bad_overrides_are_refused(kwargs):
+    with pytest.raises(ValueError, match="positive integer"):
+        select(vcop.PRESETS, "cpu", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["cpu", "paper"])
+def test_smoke_mode_shrinks_every_budget(monkeypatch, name):
+    monkeypatch.setenv("SSV_SMOKE", "1")
+    preset = vcop.PRESETS[name]
+    smoke = select(vcop.PRESETS, name, epochs=50)
+    assert smoke.pretext.epochs == 1 and smoke.downstream.epochs == 1
+    assert smoke.downstream.clips_per_video == min(2, preset.downstream.clips_per_video)
+    assert smoke.pretext.batch_size == preset.pretext.batch_size
+    assert (smoke.task, smoke.view, smoke.head) == (preset.task, preset.view, preset.head)
+    monkeypatch.setenv("SSV_SMOKE", "0")
+    assert select(vcop.PRESETS, name) == preset
+
+
+def test_eval_encoder_uses_the_task_element_unless_the_recipe_names_another():
+    recipe = vcop.PRESETS["cpu"]
+    net = Small3D(widths=(4, 4, 8, 8))
+    encoder = recipe.eval_encoder(net)
+    assert encoder.net is net and encoder.element == recipe.task.element
+    frames = Element(4, layout="frames")
+    frame_recipe = dataclasses.replace(recipe, eval_element=frames)
+    frame_encoder = frame_recipe.eval_encoder(Small2D(widths=(4, 4, 8, 8)))
+    assert frame_encoder.element == frames and frame_encoder.feature_dim == 4 * 8
