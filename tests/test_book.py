@@ -47,3 +47,12 @@ def test_smoke_book_builds_without_warnings(tmp_path):
         assert (html / page).is_file(), f"{page} was not built"
     bibliography = (html / "book/bibliography.html").read_text()
     assert "Misra" in bibliography and "Soomro" in bibliography
+    for page in sorted((html / "notebooks").glob("*.html")):
+        text = page.read_text()
+        assert "Traceback (most recent call last)" not in text, f"{page.name} shows a traceback"
+        assert "output stderr" not in text, f"{page.name} shows stderr (progress bars, warnings)"
+        # Training prints one line per run, and a cell's prints share one box: a chapter shows
+        # a handful of output boxes, not one per epoch.
+        boxes = text.count("output stream highlight-myst-ansi")
+        cells = text.count('class="cell docutils container"')
+        assert boxes <= cells, f"{page.name}: {boxes} text outputs for {cells} cells"

@@ -100,24 +100,7 @@ def test_a_changed_setting_trains_a_new_run(videos, cache):
 
 
 def test_other_initial_weights_are_another_run(videos, cache):
-    pretrain(
-        model(seed=0),
-        TASK,
-        videos["train"],
-        videos["val"],
-        VIEW,
-        SETUP,
-        device="cpu",
-        progress=False,
-    )
-    pretrain(
-        model(seed=1),
-        TASK,
-        videos["train"],
-        videos["val"],
-        VIEW,
-        SETUP,
-        device="cpu",
-        progress=False,
-    )
+    for seed in (0, 1):
+        args = (model(seed=seed), TASK, videos["train"], videos["val"], VIEW, SETUP)
+        pretrain(*args, device="cpu", progress=False)
     assert len(runs(cache)) == 2

@@ -165,36 +165,17 @@ def test_history_table_has_a_line_per_epoch_and_marks_the_best():
 
 
 def test_fit_prints_one_summary_line_per_run(tmp_path, capsys):
-    model, loader, val, opt, sched = make_run(epochs=3)
-    history = fit(
-        model,
-        loader,
-        epochs=3,
-        optimizer=opt,
-        scheduler=sched,
-        val_loader=val,
-        device="cpu",
-        checkpoint_dir=tmp_path,
-        desc="blobs",
-    )
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1  # no per-epoch lines
-    assert out[0].startswith("blobs: trained 3 epochs")
-    assert f"at epoch {history.best_epoch} (best by val_loss)" in out[0]
-    model, loader, val, opt, sched = make_run(epochs=3)
-    fit(
-        model,
-        loader,
-        epochs=3,
-        optimizer=opt,
-        scheduler=sched,
-        val_loader=val,
-        device="cpu",
-        checkpoint_dir=tmp_path,
-        desc="blobs",
-    )
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and f"loaded the finished run from {tmp_path}" in out[0]
+    outputs = []
+    for _ in range(2):  # the second call finds the finished run
+        model, loader, val, opt, sched = make_run(epochs=3)
+        history = fit(model, loader, epochs=3, optimizer=opt, scheduler=sched, val_loader=val,
+                      device="cpu", checkpoint_dir=tmp_path, desc="blobs")  # fmt: skip
+        outputs.append(capsys.readouterr().out.strip().splitlines())
+    first, second = outputs
+    assert len(first) == 1  # no per-epoch lines
+    assert first[0].startswith("blobs: trained 3 epochs")
+    assert f"at epoch {history.best_epoch} (best by val_loss)" in first[0]
+    assert len(second) == 1 and f"loaded the finished run from {tmp_path}" in second[0]
 
 
 def test_evaluate_loss_matches_cross_entropy_and_restores_mode():

@@ -89,7 +89,7 @@ PRESETS: dict[str, Recipe] = {
         view=View(size=64, crop=56),
         head={"hidden": 128},
         pretext=Pretext(
-            epochs=25,
+            epochs=40,
             batch_size=16,
             optim=Optim("adamw", lr=2e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=0.5),
         ),
