@@ -366,7 +366,7 @@ def test_finetune_learns_picks_the_best_val_epoch_and_caches_its_run(
     assert result["video_acc"] >= 0.75 and 0.0 <= result["clip_acc"] <= 1.0  # chance: 0.5
     val_acc = history.series("val_acc")
     assert result["best_epoch"] == history.best_epoch == 1 + int(np.argmax(val_acc))
-    [run] = list((cache / "runs").glob("finetune-*"))
+    [run] = list((cache / "runs").glob("*finetune-*"))
     best = torch.load(run / "best.pt", weights_only=True)
     assert best["epoch"] == history.best_epoch
     tuned = result["model"].state_dict()
@@ -388,7 +388,7 @@ def test_finetune_learns_picks_the_best_val_epoch_and_caches_its_run(
     with torch.no_grad():
         other.net.conv.bias.fill_(0.2)  # another start is another run, in its own folder
     finetune(other, dark_bright)
-    assert len(list((cache / "runs").glob("finetune-*"))) == 2
+    assert len(list((cache / "runs").glob("*finetune-*"))) == 2
 
 
 def steps_taken(run) -> int:
@@ -412,7 +412,7 @@ def test_finetune_fractions_runs_each_fraction_apart_at_the_same_cost(dark_brigh
     )
     assert list(out) == [1.0, 0.5]
     assert all({"history", "video_acc", "clip_acc", "model"} <= set(r) for r in out.values())
-    runs = sorted((cache / "runs").glob("finetune-*"))
+    runs = sorted((cache / "runs").glob("*finetune-*"))
     assert len(runs) == 2
     # half the labels, repeated: every epoch still takes 8 videos / batch 2 = 4 steps
     assert [steps_taken(run) for run in runs] == [2 * 4, 2 * 4]
@@ -433,7 +433,7 @@ def test_finetune_samples_per_epoch_repeats_a_small_labelled_set(dark_bright, ca
         progress=False,
         samples_per_epoch=5,
     )
-    [run] = list((cache / "runs").glob("finetune-*"))
+    [run] = list((cache / "runs").glob("*finetune-*"))
     assert steps_taken(run) == 3  # 2 videos x 3 copies >= 5 samples, in batches of 2
 
 

@@ -56,7 +56,7 @@ def model(seed: int = 0):
 
 
 def runs(cache):
-    return sorted((cache / "runs").glob("vcop-*"))
+    return sorted((cache / "runs").glob("*vcop-*"))
 
 
 def test_pretrain_trains_then_loads_the_finished_run(videos, cache, capsys, monkeypatch):
