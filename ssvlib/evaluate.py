@@ -425,22 +425,24 @@ def finetune(
     best epoch's weights and scores the test videos with them (with no `val_videos`, it trains
     all `setup.epochs` and keeps the last). With `samples_per_epoch`, a small labelled set is
     repeated (each copy of a video draws its own random clip) until an epoch holds at least that
-    many samples, so that an epoch costs the same whatever the number of labels. The run lives in a folder named by
-    its settings and a fingerprint of the encoder's weights: running it again loads it.
+    many samples, so that an epoch costs the same whatever the number of labels. The run lives in
+    a folder named by its settings and a fingerprint of the encoder's weights: running it again
+    loads it.
     Returns {"history", "best_epoch", "clip_acc", "video_acc", "model"}; `encoder` is untouched.
     """
     dev = resolve_device(device)
-    element = encoder.element
+    element, eval_batch = encoder.element, max(1, setup.batch_size // 2)
+
+    def videos(records: Sequence, train: bool) -> VideoDataset:
+        k = 1 if train else setup.clips_per_video
+        return VideoDataset(records, element, view, train=train, clips_per_video=k, seed=seed)
+
     repeats = max(1, -(-(samples_per_epoch or 0) // max(1, len(train_videos))))
-    train = VideoDataset(list(train_videos) * repeats, element, view, train=True, seed=seed)
-    val = None
+    train, test = videos(list(train_videos) * repeats, True), videos(test_videos, False)
+    val_loader = None
     if len(val_videos):
-        val = VideoDataset(
-            val_videos, element, view, train=False, clips_per_video=setup.clips_per_video, seed=seed
-        )
-    test = VideoDataset(
-        test_videos, element, view, train=False, clips_per_video=setup.clips_per_video, seed=seed
-    )
+        val = videos(val_videos, False)
+        val_loader = make_loader(val, eval_batch, train=False, device=dev, num_workers=num_workers)
     seed_everything(seed)
     model = Classifier(copy.deepcopy(encoder), num_classes, setup.dropout)
     loader = make_loader(
@@ -472,11 +474,7 @@ def finetune(
         epochs=setup.epochs,
         optimizer=optimizer,
         scheduler=scheduler,
-        val_loader=None
-        if val is None
-        else make_loader(
-            val, max(1, setup.batch_size // 2), train=False, device=dev, num_workers=num_workers
-        ),
+        val_loader=val_loader,
         device=dev,
         checkpoint_dir=run_dir("finetune", settings),
         run_config=settings,
@@ -486,12 +484,7 @@ def finetune(
         desc=desc,
     )
     logits, labels = predict_videos(
-        model,
-        test,
-        device=dev,
-        batch_size=max(1, setup.batch_size // 2),
-        num_workers=num_workers,
-        progress=progress,
+        model, test, device=dev, batch_size=eval_batch, num_workers=num_workers, progress=progress
     )
     return {
         "history": history,
