@@ -221,7 +221,11 @@ def finetune_curves(runs: dict[str, dict[float, dict]], chance: float | None = N
         for name, by_fraction in runs.items():
             history = by_fraction[fraction]["history"]
             line = ax.plot(
-                history.series("epoch"), history.series("val_acc"), marker="o", ms=3, label=name
+                history.series("epoch"),
+                history.series("val_acc"),
+                marker="o",
+                ms=3,
+                label=name.replace("_", " "),
             )[0]
             best = history.best
             ax.plot([best["epoch"]], [best["val_acc"]], marker="*", ms=12, color=line.get_color())
