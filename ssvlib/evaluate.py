@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import videos_digest, weights_fingerprint
-from .config import resolve_device, run_dir, seed_everything
+from .config import check_choice, resolve_device, run_dir, seed_everything
 from .data.datasets import VideoDataset, View, subset_by_fraction
 from .data.videos import Videos
 from .models.tuple_model import ElementEncoder
@@ -42,7 +42,8 @@ class Downstream:
     """The evaluation recipe: fine-tuning budget and optimiser, clips per video, retrieval pool.
 
     `epochs` is the most a fine-tuning run trains; the epoch kept is the one with the best
-    video-level accuracy on the held-out training groups. `encoder_lr_scale` multiplies the
+    video-level accuracy (or, with ``monitor="val_loss"``, the lowest loss) on the held-out
+    training groups. `encoder_lr_scale` multiplies the
     encoder's learning rate (the new layer gets `optim.lr`).
     """
 
@@ -53,6 +54,7 @@ class Downstream:
     dropout: float = 0.0
     clips_per_video: int = 10
     retrieval_pool: tuple[int, int, int] | None = None
+    monitor: str = "val_acc"  # how the epoch is chosen: best "val_acc" or lowest "val_loss"
 
     def __post_init__(self) -> None:
         """Reject settings that cannot run."""
@@ -62,6 +64,7 @@ class Downstream:
             )
         if self.encoder_lr_scale < 0:
             raise ValueError(f"encoder_lr_scale={self.encoder_lr_scale} must be >= 0")
+        check_choice("monitor", self.monitor, ("val_acc", "val_loss"))
 
 
 def _as_tensor(x, dtype: torch.dtype) -> torch.Tensor:
@@ -102,8 +105,8 @@ def _progress(iterable, enabled: bool, desc: str):
 def pool_feature_map(fmap: torch.Tensor, pool: tuple[int, ...] | None = None) -> torch.Tensor:
     """Max-pool a (B, C, *spatial) map: globally to (B, C), or over `pool` windows, flattened.
 
-    VCOP's retrieval code max-pools conv5 over (1, 2, 2) windows and flattens (9,216 numbers at
-    112x112 input); a global max gives C numbers.
+    VCOP's retrieval code max-pools conv5 over (1, 2, 2) windows (rounding down, as nn.MaxPool3d)
+    and flattens: 9,216 numbers for a (512, 2, 7, 7) map at 16x112x112; a global max gives C.
     """
     if fmap.ndim not in (4, 5):
         raise ValueError(
@@ -114,7 +117,7 @@ def pool_feature_map(fmap: torch.Tensor, pool: tuple[int, ...] | None = None) ->
     pooling = F.max_pool3d if fmap.ndim == 5 else F.max_pool2d
     if len(pool) != fmap.ndim - 2:
         raise ValueError(f"pool {pool} does not fit a feature map of shape {tuple(fmap.shape)}")
-    return pooling(fmap, kernel_size=pool, stride=pool, ceil_mode=True).flatten(1)
+    return pooling(fmap, kernel_size=pool, stride=pool).flatten(1)  # floor, as nn.MaxPool3d
 
 
 @dataclass
@@ -478,7 +481,7 @@ def finetune(
         device=dev,
         checkpoint_dir=run_dir("finetune", settings),
         run_config=settings,
-        monitor="val_acc",
+        monitor=setup.monitor,
         progress=progress,
         max_steps_per_epoch=max_steps_per_epoch,
         desc=desc,

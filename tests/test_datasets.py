@@ -18,6 +18,7 @@ from ssvlib.data.datasets import (
     VideoDataset,
     View,
     cut,
+    decode_elements,
     eval_starts,
     subset_by_fraction,
 )
@@ -450,3 +451,17 @@ def test_open_videos_on_the_real_files(real_root):
     assert f"{len(train)} of {len(index.train)} training videos are present" in message
     assert f"{len(test)} of {len(index.test)} test videos" in message
     assert "ssv data check" in message
+
+
+def test_view_without_mirror_never_flips(tmp_path):
+    frames = np.zeros((6, 32, 32, 3), np.uint8)
+    frames[:, :, :16] = 255  # bright left half
+    path = write_video(tmp_path / "half.avi", frames)
+    for flip in (False, True):
+        view = View(size=None, crop=32, mirror=flip)
+        lefts = [
+            decode_elements(path, [[0, 1]], view, np.random.default_rng(seed))[0, 0, 0, :, :8]
+            for seed in range(12)
+        ]
+        bright = {bool(left.float().mean() > 128) for left in lefts}
+        assert bright == ({True} if not flip else {True, False})

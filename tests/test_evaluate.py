@@ -229,10 +229,12 @@ def test_pool_feature_map_globally_or_over_windows():
     fmap = torch.randn(2, 3, 2, 5, 4)  # (B, C, T, H, W)
     assert torch.equal(E.pool_feature_map(fmap), fmap.amax(dim=(2, 3, 4)))
     windows = E.pool_feature_map(fmap, (1, 2, 2))
-    assert windows.shape == (2, 3 * 2 * 3 * 2)  # odd sizes round up: H 5 -> 3 windows
-    grid = windows.view(2, 3, 2, 3, 2)
+    assert windows.shape == (2, 3 * 2 * 2 * 2)  # odd sizes round down: H 5 -> 2 windows
+    grid = windows.view(2, 3, 2, 2, 2)
     assert torch.equal(grid[:, :, 1, 0, 1], fmap[:, :, 1, 0:2, 2:4].amax(dim=(2, 3)))
-    assert torch.equal(grid[:, :, 0, 2, 0], fmap[:, :, 0, 4, 0:2].amax(dim=2))
+    assert torch.equal(grid[:, :, 0, 1, 0], fmap[:, :, 0, 2:4, 0:2].amax(dim=(2, 3)))
+    # VCOP's retrieval feature: 9,216 numbers from a (512, 2, 7, 7) conv5 map
+    assert E.pool_feature_map(torch.zeros(1, 512, 2, 7, 7), (1, 2, 2)).shape == (1, 9216)
     maps2d = torch.randn(2, 3, 4, 4)  # (B, C, H, W): a 2D encoder's map
     assert torch.equal(E.pool_feature_map(maps2d), maps2d.amax(dim=(2, 3)))
     assert E.pool_feature_map(maps2d, (2, 2)).shape == (2, 3 * 2 * 2)

@@ -11,6 +11,7 @@ from ssvlib.data.transforms import prepare
 from ssvlib.models.encoders import (
     C3D,
     ENCODERS,
+    R2Plus1D,
     Small2D,
     Small3D,
     build_encoder,
@@ -330,3 +331,11 @@ def test_tuple_model_refuses_a_batch_without_elements():
     model = TupleModel(ElementEncoder(net, Element(layout="stack")), ConcatHead(4, 3, 2))
     with pytest.raises(ValueError, match="B, N, T, C, H, W"):
         model(torch.zeros(2, 3, dtype=torch.uint8))
+
+
+def test_r21d_downsampling_shortcut_is_factorised_like_its_convolutions():
+    block = R2Plus1D().conv3[0]  # 64 -> 128 channels, time and space halved
+    spatial, _, _, temporal = block.shortcut[0]
+    assert spatial.out_channels == 64 * 128 // (64 + 128) == 42
+    assert spatial.stride == (1, 2, 2) and temporal.stride == (2, 1, 1)
+    assert block.shortcut(torch.zeros(1, 64, 4, 8, 8)).shape == (1, 128, 2, 4, 4)

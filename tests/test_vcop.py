@@ -10,6 +10,7 @@ from conftest import numbered_frames, write_video
 
 from ssvlib.data.datasets import TupleDataset, View
 from ssvlib.data.ucf101 import VideoRecord
+from ssvlib.evaluate import pool_feature_map
 from ssvlib.models.encoders import Small3D, build_encoder
 from ssvlib.models.heads import PairwiseHead
 from ssvlib.tasks import vcop
@@ -43,6 +44,9 @@ PAPER = {
     "finetune batch": 8,
     "clips per test video": 10,
     "retrieval pool": (1, 2, 2),  # conv5 max-pooled over 1x2x2 windows, flattened
+    "retrieval feature size": 9216,  # nn.MaxPool3d rounds down: 512 x 2 x 3 x 3
+    "horizontal flip": False,  # the official transforms: Resize, RandomCrop, ToTensor
+    "finetune epoch kept": "val_loss",  # the lowest validation loss, as in pretext training
 }
 
 
@@ -74,6 +78,11 @@ def test_paper_preset_matches_the_official_recipe_point_by_point():
         "finetune batch": down.batch_size,
         "clips per test video": down.clips_per_video,
         "retrieval pool": down.retrieval_pool,
+        "retrieval feature size": pool_feature_map(
+            torch.zeros(1, 512, 2, 7, 7), down.retrieval_pool
+        ).shape[1],  # the conv5 map of C3D, R3D and R(2+1)D at 16x112x112
+        "horizontal flip": view.mirror,
+        "finetune epoch kept": down.monitor,
     }
     differing = {k: (ours[k], PAPER[k]) for k in PAPER if ours[k] != PAPER[k]}
     assert not differing, f"ours vs the paper: {differing}"

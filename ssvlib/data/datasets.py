@@ -39,10 +39,12 @@ from .motion import video_motion
 
 @dataclass(frozen=True)
 class View:
-    """How frames become pixels: resize to `size` (short side, or (h, w); None keeps), crop."""
+    """How frames become pixels: resize to `size` (short side, or (h, w); None keeps), crop,
+    and in train mode a random mirror of the whole sample (`mirror=False`: never)."""
 
     size: int | tuple[int, int] | None = None
     crop: int | tuple[int, int] = 112
+    mirror: bool = True
 
     def resized(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) that frames of height x width are resized to."""
@@ -101,7 +103,7 @@ def decode_elements(
     """Decode the frames of every element once, crop each element, mirror the whole sample.
 
     Returns uint8 (N, T, C, H, W). With `rng` the crops are random and the sample is mirrored
-    with probability 1/2; without, crops are centred and nothing is mirrored.
+    with probability 1/2 (if `view.mirror`); without, crops are centred and nothing is mirrored.
     """
     flat = np.concatenate([np.asarray(e, dtype=np.int64) for e in elements])
     unique, inverse = np.unique(flat, return_inverse=True)
@@ -113,7 +115,7 @@ def decode_elements(
         offset += len(element)
         out.append(cut(part, crop_box(height, width, view, rng), view))
     stacked = np.stack(out)  # (N, T, H, W, 3)
-    if rng is not None and rng.random() < 0.5:
+    if rng is not None and view.mirror and rng.random() < 0.5:
         stacked = stacked[:, :, :, ::-1]
     return torch.from_numpy(np.ascontiguousarray(stacked)).permute(0, 1, 4, 2, 3)
 

@@ -226,10 +226,9 @@ class ResBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Sequential(conv(out_ch, out_ch), nn.BatchNorm3d(out_ch))
         self.shortcut = nn.Identity()
-        if downsample or in_ch != out_ch:
+        if downsample or in_ch != out_ch:  # a 1x1x1 convolution of the block's own kind
             self.shortcut = nn.Sequential(
-                nn.Conv3d(in_ch, out_ch, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm3d(out_ch),
+                conv(in_ch, out_ch, kernel=(1, 1, 1), stride=stride), nn.BatchNorm3d(out_ch)
             )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -303,7 +302,8 @@ class R2Plus1D(_VideoResNet):
     as many parameters as the full one, for the stem too (83 middle channels), as in the public
     PyTorch R(2+1)D code the VCOP repository builds on; torchvision's r2plus1d_18 uses 45 in
     its stem. layers=(1, 1, 1, 1) is VCOP's 10-layer network. The shortcut of a downsampling
-    block is a plain 1x1x1 convolution with batch norm.
+    block is a factorised 1x1x1 convolution (spatial stride, BN, ReLU, then temporal stride) with
+    batch norm, as in that code.
     """
 
     def __init__(self, layers: Sequence[int] = (1, 1, 1, 1), in_channels: int = 3) -> None:
