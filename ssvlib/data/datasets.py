@@ -169,16 +169,16 @@ class TupleDataset(_Videos):
         motion: str | None = None,
         backend: str = "auto",
     ) -> None:
-        kept, self.dropped = [], []
-        for record in records:
-            n = video.video_info(record.path).num_frames
-            (kept if n >= task.min_frames else self.dropped).append(record)
-        if records and not kept:
+        super().__init__(records, train=train, seed=seed, backend=backend)
+        fits = [n >= task.min_frames for n in self.num_frames]
+        if not any(fits):
             raise ValueError(
                 f"every one of the {len(records)} videos is shorter than the {task.min_frames} "
                 f"frames a {task.name} sample needs; use a smaller task or longer videos"
             )
-        super().__init__(kept, train=train, seed=seed, backend=backend)
+        self.dropped = [r for r, ok in zip(self.records, fits, strict=True) if not ok]
+        self.records = [r for r, ok in zip(self.records, fits, strict=True) if ok]
+        self.num_frames = [n for n, ok in zip(self.num_frames, fits, strict=True) if ok]
         self.task, self.view, self.motion = task, view, motion
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

@@ -22,8 +22,6 @@ from torch import Tensor, nn
 from ssvlib.config import check_choice
 
 ENCODERS = ("small3d", "c3d", "r3d", "r21d", "r3d_18", "r21d_18", "small2d")
-ENCODERS_2D = ("small2d",)
-"""Encoders of single images (or channel stacks); the others encode clips."""
 Triple = tuple[int, int, int]
 
 
