@@ -55,6 +55,7 @@ class Downstream:
     clips_per_video: int = 10
     retrieval_pool: tuple[int, int, int] | None = None
     monitor: str = "val_acc"  # how the epoch is chosen: best "val_acc" or lowest "val_loss"
+    hidden: int | None = None  # a hidden layer (Linear, ReLU) under the new classifier
 
     def __post_init__(self) -> None:
         """Reject settings that cannot run."""
@@ -334,17 +335,33 @@ def frozen_eval(
 
 
 class Classifier(nn.Module):
-    """An encoder, dropout and a new linear layer.
+    """An encoder, dropout and a new linear layer (with `hidden`: a new two-layer MLP).
 
+    The hidden layer lets a frame encoder, whose ordered frame features are concatenated, combine
+    frames non-linearly (a temporal read-out); a linear layer only adds up one term per frame.
     Input: one element per video (B, T, C, H, W) -> logits (B, classes); or K elements per video
     (B, K, T, C, H, W) -> the video-level logits, averaged over the K clips.
     """
 
-    def __init__(self, encoder: ElementEncoder, num_classes: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        encoder: ElementEncoder,
+        num_classes: int,
+        dropout: float = 0.0,
+        hidden: int | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(encoder.feature_dim, num_classes)
+        if hidden is None:
+            self.fc = nn.Linear(encoder.feature_dim, num_classes)
+        else:
+            self.fc = nn.Sequential(
+                nn.Linear(encoder.feature_dim, hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, num_classes),
+            )
 
     def clip_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every clip: (B, K, T, C, H, W) -> (B, K, classes)."""
@@ -447,7 +464,7 @@ def finetune(
         val = videos(val_videos, False)
         val_loader = make_loader(val, eval_batch, train=False, device=dev, num_workers=num_workers)
     seed_everything(seed)
-    model = Classifier(copy.deepcopy(encoder), num_classes, setup.dropout)
+    model = Classifier(copy.deepcopy(encoder), num_classes, setup.dropout, setup.hidden)
     loader = make_loader(
         train, setup.batch_size, train=True, device=dev, num_workers=num_workers, seed=seed
     )
@@ -462,6 +479,7 @@ def finetune(
         "encoder": type(encoder.net).__name__,
         "encoder_fingerprint": weights_fingerprint(encoder),
         "element": dataclasses.asdict(element),
+        "grid": encoder.grid,
         "view": dataclasses.asdict(view),
         "setup": dataclasses.asdict(setup),
         "train_videos": videos_digest(train_videos),

@@ -267,3 +267,103 @@ def retrieval_examples(
         [[r.class_name for r in row] for row in found],
         [[r.label == queries[q].label for r in row] for q, row in zip(picks, found, strict=True)],
     )
+
+
+def verification_tuples(
+    frames: np.ndarray,
+    motion: np.ndarray,
+    five: Sequence[int],
+    tuples: Sequence[tuple[str, Sequence[int], int]],
+    candidates: np.ndarray | None = None,
+):
+    """Shuffle and Learn's sampling: the motion curve with frames a..e, then one row per tuple.
+
+    `tuples` holds (name, the three frame indices in the order shown, label); positives are
+    framed green, negatives red. `candidates`, a boolean per frame, shades the frames that lie
+    in a window the sampler may pick (the high-motion ones).
+    """
+    fig = plt.figure(figsize=(7.2, 2.0 + 1.9 * len(tuples)))
+    grid = fig.add_gridspec(1 + len(tuples), 3, height_ratios=[1.3] + [1] * len(tuples))
+    curve = fig.add_subplot(grid[0, :])
+    curve.plot(motion, lw=1.2, color="tab:blue", label="motion per frame")
+    if candidates is not None:
+        top = np.max(motion)
+        curve.fill_between(
+            np.arange(len(motion)), 0, top, where=candidates, color="tab:orange", alpha=0.15,
+            label="in a high-motion window", step="mid",
+        )  # fmt: skip
+    for letter, t in zip("abcde", five, strict=True):
+        curve.axvline(t, color="black", lw=0.8, ls=":")
+        curve.annotate(letter, (t, 1.0), xycoords=("data", "axes fraction"), ha="center",
+                       va="bottom", fontsize=9)  # fmt: skip
+    curve.set_xlabel("frame")
+    curve.set_ylabel("motion")
+    curve.legend(fontsize=7, loc="upper right")
+    names = dict(zip(five, "abcde", strict=True))
+    for row, (name, shown, label) in enumerate(tuples, start=1):
+        color = "tab:green" if label == 1 else "tab:red"
+        axes = [fig.add_subplot(grid[row, k]) for k in range(3)]
+        tuple_row(
+            axes,
+            [frames[t] for t in shown],
+            [f"{names.get(t, '?')} (frame {t})" for t in shown],
+            [color] * 3,
+        )
+        axes[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def unit_patches(frames: np.ndarray, units: Sequence[Sequence], title: str = ""):
+    """One row per unit: its strongest responses, each region outlined in twice its size.
+
+    `units` holds, per unit, `ssvlib.units.Patch`es; each panel's title is the region's motion
+    score (its frame-to-frame change over the frame's average).
+    """
+    rows, cols = len(units), max(len(u) for u in units)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols, 1.2 * rows + 0.4), squeeze=False)
+    height, width = frames.shape[1:3]
+    for row, patches in zip(axes, units, strict=True):
+        for ax, patch in zip(row, patches, strict=False):
+            top, left, h, w = patch.box
+            y0, x0 = max(0, top - h // 2), max(0, left - w // 2)
+            y1, x1 = min(height, top + h + h // 2), min(width, left + w + w // 2)
+            _show(ax, frames[patch.frame][y0:y1, x0:x1], f"motion {patch.motion:.1f}")
+            box(ax, top - y0, left - x0, h, w)
+        for ax in row[len(patches) :]:
+            ax.axis("off")
+        row[0].set_ylabel(f"unit {patches[0].unit}", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ablation(rows: Sequence, title: str = ""):
+    """Per variant: pretext validation accuracy and linear probe, seeds as dots, means as bars.
+
+    `rows` are `ssvlib.ablation.AblationRow`s; the random-init row is the probe's reference line.
+    """
+    names = list(dict.fromkeys(r.variant for r in rows if r.pretext_val_acc is not None))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 0.9 + 0.45 * len(names)), sharey=True)
+    for ax, key, label in (
+        (axes[0], "pretext_val_acc", "pretext validation accuracy"),
+        (axes[1], "linear_probe_acc", "linear probe (video level)"),
+    ):
+        for y, name in enumerate(names):
+            values = [getattr(r, key) for r in rows if r.variant == name]
+            ax.barh(y, np.mean(values), color="tab:blue", alpha=0.35)
+            ax.plot(values, [y] * len(values), "o", color="tab:blue", ms=4)
+        ax.set_xlabel(label)
+        ax.set_xlim(0, 1)
+    chance = next(r.chance for r in rows if r.chance is not None)
+    axes[0].axvline(chance, ls="--", color="gray", label="chance")
+    base = [r.linear_probe_acc for r in rows if r.pretext_val_acc is None]
+    if base:
+        axes[1].axvline(np.mean(base), ls=":", color="black", label="random init")
+    for ax in axes:
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_yticks(range(len(names)), names, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

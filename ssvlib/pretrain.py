@@ -1,19 +1,22 @@
 """Pretext training, the same for every paper: `pretrain(model, task, videos, view, setup)`.
 
 It builds the two datasets (random samples of the training videos; fixed, centred samples of the
-held-out groups for validation), the loaders, the optimiser and its schedule, and runs
-`ssvlib.train.fit` in a run folder named by a hash of every setting. Re-running it with the same
-settings loads the finished run instead of training again, and an interrupted run resumes from
-its last epoch. The weights of the epoch with the lowest validation loss are kept, as in VCOP's
-code.
+held-out groups for validation, drawn from `task.for_validation()`), the loaders, the optimiser
+and its schedule, and runs `ssvlib.train.fit` in a run folder named by a hash of every setting.
+Re-running it with the same settings loads the finished run instead of training again, and an
+interrupted run resumes from its last epoch. The weights of the epoch with the lowest validation
+loss are kept, as in VCOP's code, or with ``Pretext(monitor="val_acc")`` the most accurate one's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import videos_digest, weights_fingerprint
@@ -25,11 +28,42 @@ from .train import History, Optim, fit, make_loader, make_optimizer, make_schedu
 
 @dataclass(frozen=True)
 class Pretext:
-    """How long and how a pretext task is trained."""
+    """How long and how a pretext task is trained.
+
+    `balance_classes` weights the cross-entropy by the inverse of each class's frequency among
+    the task's samples, so that every class counts the same (for tasks whose classes are not
+    equally likely, such as Shuffle and Learn with 75% negatives). `val_samples_per_video`
+    draws that many fixed samples from each validation video: a two-class task needs a few
+    hundred validation samples before one epoch's accuracy can be told from the next.
+    """
 
     epochs: int
     batch_size: int
     optim: Optim
+    balance_classes: bool = False
+    val_samples_per_video: int = 1  # fixed validation samples drawn from each held-out video
+    monitor: str = "val_loss"  # the epoch kept: lowest "val_loss" or best "val_acc"
+
+
+def label_frequencies(task: Task, draws: int = 4000, seed: int = 0) -> np.ndarray:
+    """How often each class comes out of `task.sample`, estimated from `draws` samples."""
+    rng = np.random.default_rng(seed)
+    num_frames = max(task.min_frames, 200)
+    labels = [task.sample(num_frames, rng).label for _ in range(draws)]
+    return np.bincount(labels, minlength=task.num_classes) / draws
+
+
+def balanced_loss(task: Task) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy with class weights 1 / (num_classes x frequency): every class counts alike."""
+    freq = label_frequencies(task)
+    if (freq == 0).any():
+        raise ValueError(f"{task.name}: a class never comes up in {freq}; nothing to balance")
+    weight = torch.tensor(1.0 / (len(freq) * freq), dtype=torch.float32)
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, labels, weight=weight.to(logits.device))
+
+    return loss
 
 
 def pretrain(
@@ -54,7 +88,9 @@ def pretrain(
     """
     dev = resolve_device(device)
     train = TupleDataset(train_videos, task, view, train=True, seed=seed, motion=motion)
-    val = TupleDataset(val_videos, task, view, train=False, seed=seed, motion=motion)
+    val_task = task.for_validation()  # Shuffle and Learn validates on balanced classes
+    val_samples = list(val_videos) * setup.val_samples_per_video  # each copy: its own sample
+    val = TupleDataset(val_samples, val_task, view, train=False, seed=seed, motion=motion)
     dropped = len(train.dropped) + len(val.dropped)
     if dropped and progress:
         print(f"{task.name}: {dropped} videos shorter than {task.min_frames} frames dropped")
@@ -87,6 +123,8 @@ def pretrain(
     return fit(
         model,
         train_loader,
+        loss_fn=balanced_loss(task) if setup.balance_classes else None,
+        monitor=setup.monitor,
         epochs=setup.epochs,
         optimizer=optimizer,
         scheduler=scheduler,

@@ -51,3 +51,38 @@ def numbered_frames(count: int, height: int = 48, width: int = 64) -> np.ndarray
 def numbered_video(tmp_path: Path) -> Path:
     """A 40-frame AVI whose frame i has brightness about i * 255 / 39."""
     return write_video(tmp_path / "numbered.avi", numbered_frames(40))
+
+
+def train_one_step(model, x, labels, optim) -> None:
+    """One optimiser step on (x, labels); fail unless the loss, every gradient and every
+    parameter update are real: what a paper-size run needs before it starts on a GPU."""
+    import torch
+
+    from ssvlib.train import make_optimizer
+
+    optimizer = make_optimizer(model.parameters(), optim)
+    before = [q.detach().clone() for q in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model(x), labels)
+    loss.backward()
+    assert torch.isfinite(loss)
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    optimizer.step()
+    unchanged = [
+        name
+        for (name, q), b in zip(model.named_parameters(), before, strict=True)
+        if torch.equal(q, b)
+    ]
+    assert not unchanged, f"parameters that did not change: {unchanged}"
+
+
+@pytest.fixture(scope="module")
+def ucf_sized_video(tmp_path_factory):
+    """A 70-frame 320x240 video, UCF-101's size, with a moving bright square."""
+    from ssvlib.data.ucf101 import VideoRecord
+
+    frames = np.full((70, 240, 320, 3), 40, np.uint8)
+    for t in range(70):
+        frames[t, 100:140, 3 * t : 3 * t + 40] = 230
+    path = write_video(tmp_path_factory.mktemp("ucf") / "Up/v_Up_g01_c01.avi", frames)
+    return VideoRecord("Up/v_Up_g01_c01.avi", path, 0, "Up", 1, 1)

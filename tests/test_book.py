@@ -42,6 +42,7 @@ def test_smoke_book_builds_without_warnings(tmp_path):
         "book/background.html",
         "book/bibliography.html",
         "notebooks/00_data_and_sampling.html",
+        "notebooks/01_shuffle_and_learn.html",
         "notebooks/04_vcop.html",
     ):
         assert (html / page).is_file(), f"{page} was not built"

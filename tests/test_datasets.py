@@ -465,3 +465,18 @@ def test_view_without_mirror_never_flips(tmp_path):
         ]
         bright = {bool(left.float().mean() > 128) for left in lefts}
         assert bright == ({True} if not flip else {True, False})
+
+
+def test_shared_crop_lines_up_the_elements_of_a_tuple(tmp_path):
+    from ssvlib.tasks.shuffle_learn import ShuffleLearn
+
+    ramp = np.tile(np.linspace(0, 255, 64).astype(np.uint8)[None, :, None], (48, 1, 3))
+    frames = np.repeat(ramp[None], 30, axis=0)  # every frame the same horizontal ramp
+    path = write_video(tmp_path / "Up/v_Up_g01_c01.avi", frames)
+    record = VideoRecord("Up/v_Up_g01_c01.avi", path, 0, "Up", 1, 1)
+    task = ShuffleLearn(span=20, min_gap=2, motion_aware=False)
+    for shared in (True, False):
+        view = View(size=None, crop=24, mirror=False, shared_crop=shared)
+        data = TupleDataset([record] * 8, task, view, train=True, seed=0)
+        same = [torch.equal(x[0], x[1]) and torch.equal(x[1], x[2]) for x, _ in data]
+        assert all(same) if shared else not all(same)

@@ -222,6 +222,17 @@ def test_classifier_scores_clips_or_whole_videos():
         assert torch.allclose(model(videos), clip_level.mean(1), atol=1e-6)
 
 
+def test_classifier_hidden_layer_lets_frames_interact():
+    encoder = tiny_encoder()
+    linear = E.Classifier(encoder, num_classes=3)
+    mlp = E.Classifier(encoder, num_classes=3, dropout=0.2, hidden=16)
+    assert isinstance(linear.fc, nn.Linear)
+    sizes = [(m.in_features, m.out_features) for m in mlp.fc if isinstance(m, nn.Linear)]
+    assert sizes == [(encoder.feature_dim, 16), (16, 3)]
+    x = torch.randint(0, 256, (2, 2, 3, 8, 8), dtype=torch.uint8)
+    assert mlp.eval()(x).shape == (2, 3)
+
+
 # ---------------------------------------------------------------- features
 
 

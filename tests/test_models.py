@@ -39,6 +39,7 @@ SMALL_CLIP = {  # the smallest quick input each encoder takes with more than one
     "r3d_18": (3, 8, 32, 32),
     "r21d_18": (3, 8, 32, 32),
     "small2d": (3, 32, 32),  # a frame encoder: (B, C, H, W)
+    "caffenet": (3, 99, 99),  # pool5 is 2x2 at 99x99 (6x6 at 227x227)
 }
 
 
@@ -339,3 +340,64 @@ def test_r21d_downsampling_shortcut_is_factorised_like_its_convolutions():
     assert spatial.out_channels == 64 * 128 // (64 + 128) == 42
     assert spatial.stride == (1, 2, 2) and temporal.stride == (2, 1, 1)
     assert block.shortcut(torch.zeros(1, 64, 4, 8, 8)).shape == (1, 128, 2, 4, 4)
+
+
+# --------------------------------------------------------------------------- frame networks
+
+
+def test_caffenet_pool5_is_what_fc6_reads_at_227():
+    net = build_encoder("caffenet").eval()
+    with torch.inference_mode():
+        fmap = net.feature_map(torch.randn(1, 3, 227, 227))
+    assert fmap.shape == (1, 256, 6, 6)  # 9,216 numbers, CaffeNet's fc6 input
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [96, 256, 384, 384, 256]
+    assert [c.groups for c in convs] == [1, 2, 1, 2, 2]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 3  # conv3-5
+    with pytest.raises(ValueError, match="at least 63x63"):
+        net.feature_map(torch.randn(1, 3, 32, 32))
+
+
+def test_grid_pooling_keeps_where_things_are():
+    net = Small2D(widths=(4, 4, 8, 8)).eval()
+    element = Element(1, layout="stack")
+    left = torch.zeros(1, 1, 3, 64, 64, dtype=torch.uint8)  # a 4x4 map
+    left[..., :, :24] = 255
+    right = left.flip(-1)
+    pooled, gridded = ElementEncoder(net, element), ElementEncoder(net, element, grid=2)
+    assert gridded.feature_dim == 8 * 4
+    with torch.inference_mode():
+        fmap = gridded.feature_map(left)
+        cells = gridded(left).reshape(8, 2, 2)
+        assert torch.allclose(cells.mean((1, 2)), pooled(left)[0], atol=1e-6)
+        assert torch.allclose(cells[:, 0, 0], fmap[0, :, :2, :2].mean((1, 2)), atol=1e-6)
+        assert not torch.allclose(gridded(left), gridded(right), atol=1e-4)
+    with pytest.raises(ValueError, match="grid=0"):
+        ElementEncoder(net, element, grid=0)
+
+
+def test_grid_pooling_of_frames_gives_each_frame_its_cells_in_time_order():
+    element = Element(3, layout="frames")
+    net = Small2D(widths=(4, 4, 8, 8)).eval()
+    encoder = ElementEncoder(net, element, grid=2)
+    x = uint8_clips(2, 3, 3, 32, 32)
+    single = ElementEncoder(net, Element(1, layout="stack"), grid=2)
+    with torch.inference_mode():
+        feats = encoder(x)
+        per_frame = [single(x[:, t : t + 1]) for t in range(3)]
+    assert encoder.feature_dim == 3 * 8 * 4 and feats.shape == (2, 96)
+    assert torch.allclose(feats, torch.cat(per_frame, dim=1), atol=1e-6)
+
+
+def test_element_fc_is_shared_by_the_elements_and_concat_head_reads_its_output():
+    head = ConcatHead(16, 3, 2, element_fc=(8, 4), dropout=0.5).eval()
+    fcs = [m for m in head.element_fc.modules() if isinstance(m, nn.Linear)]
+    assert [(f.in_features, f.out_features) for f in fcs] == [(16, 8), (8, 4)]
+    assert head.classifier.in_features == 3 * 4
+    feats = torch.randn(5, 3, 16)
+    with torch.inference_mode():
+        out = head.element_fc(feats)
+        alone = head.element_fc(feats[:, 1:2].expand(5, 3, 16).contiguous())
+    assert out.shape == (5, 3, 4)
+    assert torch.allclose(out[:, 1], alone[:, 0], atol=1e-6)  # the same weights per element
+    assert head(feats).shape == (5, 2)

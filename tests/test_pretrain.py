@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -52,7 +54,8 @@ def cache(tmp_path, monkeypatch):
 
 def model(seed: int = 0):
     seed_everything(seed)
-    return vcop.build_model(Small3D(widths=(4, 4, 8, 8)), TASK, hidden=8)
+    recipe = dataclasses.replace(vcop.PRESETS["cpu"], task=TASK, head={"hidden": 8})
+    return vcop.build_model(Small3D(widths=(4, 4, 8, 8)), recipe)
 
 
 def runs(cache):
@@ -104,3 +107,35 @@ def test_other_initial_weights_are_another_run(videos, cache):
         args = (model(seed=seed), TASK, videos["train"], videos["val"], VIEW, SETUP)
         pretrain(*args, device="cpu", progress=False)
     assert len(runs(cache)) == 2
+
+
+def test_label_frequencies_and_the_balanced_loss_count_both_classes_alike():
+    from ssvlib.pretrain import balanced_loss, label_frequencies
+    from ssvlib.tasks.shuffle_learn import ShuffleLearn
+
+    task = ShuffleLearn(positive_fraction=0.25, span=30)
+    freq = label_frequencies(task)
+    assert freq.shape == (2,) and abs(freq[1] - 0.25) < 0.03
+    loss = balanced_loss(task)
+    labels = torch.tensor([1, 0, 0, 0])  # one positive, three negatives
+    says_negative = torch.tensor([[2.0, -2.0]] * 4)  # wrong on the positive only
+    says_positive = torch.tensor([[-2.0, 2.0]] * 4)  # wrong on the three negatives
+    plain = torch.nn.functional.cross_entropy
+    # plain cross-entropy: three wrong negatives cost far more than one wrong positive
+    assert plain(says_positive, labels) > 2.5 * plain(says_negative, labels)
+    # balanced: getting one class wrong costs the same whichever class it is
+    assert torch.isclose(loss(says_negative, labels), loss(says_positive, labels), rtol=0.05)
+    never = VCOPNever()
+    with pytest.raises(ValueError, match="never comes up"):
+        balanced_loss(never)
+
+
+class VCOPNever:
+    """A task whose second class never comes up."""
+
+    name, num_classes, min_frames = "never", 2, 1
+
+    def sample(self, num_frames, rng, motion=None):
+        from ssvlib.tasks.task import Sample
+
+        return Sample([[0]], 0)

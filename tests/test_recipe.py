@@ -67,3 +67,15 @@ def test_eval_encoder_uses_the_task_element_unless_the_recipe_names_another():
     frame_recipe = dataclasses.replace(recipe, eval_element=frames)
     frame_encoder = frame_recipe.eval_encoder(Small2D(widths=(4, 4, 8, 8)))
     assert frame_encoder.element == frames and frame_encoder.feature_dim == 4 * 8
+
+
+def test_clip_tasks_are_evaluated_alike_on_every_dataset():
+    for name in ("cpu", "paper"):
+        assert select(vcop.PRESETS, name, dataset="ucf101") == select(vcop.PRESETS, name)
+
+
+def test_the_encoder_of_a_recipe_pools_to_its_grid():
+    recipe = dataclasses.replace(vcop.PRESETS["cpu"], grid=2)
+    net = Small3D(widths=(4, 4, 8, 8))
+    assert recipe.encoder(net).feature_dim == 8 * 4
+    assert recipe.eval_encoder(net).grid == 2

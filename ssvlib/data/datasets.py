@@ -12,7 +12,8 @@ Samples stay uint8 (4x smaller than float, and cheap to batch); `ssvlib.data.tra
 normalises them or takes frame differences on the device.
 
 Spatial rule (`View`): each element gets one crop box, the same for all its frames (random in
-train mode, centred otherwise), and one mirror decision covers the whole sample, since mirroring
+train mode, centred otherwise; with `view.shared_crop`, one box for the whole sample), and one
+mirror decision covers the whole sample, since mirroring
 one element alone would reverse its apparent motion. Frames are resized to `view.size` first, but
 only the crop's source region is resized (rounded to whole source pixels), in uint8 with OpenCV:
 the costly per-pixel work touches only the pixels that are kept.
@@ -40,11 +41,18 @@ from .motion import video_motion
 @dataclass(frozen=True)
 class View:
     """How frames become pixels: resize to `size` (short side, or (h, w); None keeps), crop,
-    and in train mode a random mirror of the whole sample (`mirror=False`: never)."""
+    and in train mode a random mirror of the whole sample (`mirror=False`: never).
+
+    Each element gets its own crop box (VCOP's code crops every clip on its own); with
+    `shared_crop`, one box serves every element of a sample, so that the frames of a tuple line
+    up pixel for pixel (Shuffle and Learn: a shift between the frames' crops would swamp the
+    motion the network must judge).
+    """
 
     size: int | tuple[int, int] | None = None
     crop: int | tuple[int, int] = 112
     mirror: bool = True
+    shared_crop: bool = False
 
     def resized(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) that frames of height x width are resized to."""
@@ -109,11 +117,12 @@ def decode_elements(
     unique, inverse = np.unique(flat, return_inverse=True)
     frames = video.read_frames(path, unique.tolist(), backend=backend)[inverse]
     height, width = frames.shape[1:3]
+    shared = crop_box(height, width, view, rng) if view.shared_crop else None
     out, offset = [], 0
     for element in elements:
         part = frames[offset : offset + len(element)]
         offset += len(element)
-        out.append(cut(part, crop_box(height, width, view, rng), view))
+        out.append(cut(part, shared or crop_box(height, width, view, rng), view))
     stacked = np.stack(out)  # (N, T, H, W, 3)
     if rng is not None and view.mirror and rng.random() < 0.5:
         stacked = stacked[:, :, :, ::-1]

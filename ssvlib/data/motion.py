@@ -202,6 +202,17 @@ HIGH_MOTION_QUANTILE = 0.75
 """Samplers given a motion curve draw windows from the top quarter by mean motion."""
 
 
+def high_motion_frames(
+    motion: np.ndarray, length: int, quantile: float = HIGH_MOTION_QUANTILE
+) -> np.ndarray:
+    """Per frame: does it lie in a window of `length` frames that `window_start` may pick?"""
+    scores = window_scores(motion, length)
+    covered = np.zeros(len(motion), bool)
+    for start in np.flatnonzero(scores >= np.quantile(scores, quantile)):
+        covered[start : start + length] = True
+    return covered
+
+
 def window_start(
     num_frames: int, span: int, rng: np.random.Generator, motion: np.ndarray | None = None
 ) -> int:

@@ -1,6 +1,9 @@
-"""3D clip encoders: a small CPU network, and C3D, R3D and R(2+1)D as in the VCOP code.
+"""Encoders: 3D clip networks (a small CPU network, C3D, R3D and R(2+1)D as in the VCOP code) and
+2D frame networks (a small CPU network and CaffeNet with batch norm, as in Shuffle and Learn and
+OPN).
 
-Every encoder takes a float clip batch shaped (B, C, T, H, W) and has:
+A 3D encoder takes a float clip batch (B, C, T, H, W), a 2D encoder an image batch (B, C, H, W);
+every encoder has:
 
 - ``feature_dim``: the length of the pooled feature vector;
 - ``feature_map(x) -> (B, C', T', H', W')``: the last convolutional ("conv5") map;
@@ -21,7 +24,8 @@ from torch import Tensor, nn
 
 from ssvlib.config import check_choice
 
-ENCODERS = ("small3d", "c3d", "r3d", "r21d", "r3d_18", "r21d_18", "small2d")
+ENCODERS = ("small3d", "c3d", "r3d", "r21d", "r3d_18", "r21d_18", "small2d", "caffenet")
+ENCODERS_2D = ("small2d", "caffenet")  # frame encoders, for Shuffle and Learn, OPN and O3N
 Triple = tuple[int, int, int]
 
 
@@ -59,6 +63,16 @@ def check_clip_batch(
         raise ValueError(
             f"{name} needs clips of at least {min_t} frames of {min_h}x{min_w} pixels, "
             f"got {t} frames of {h}x{w}; use longer clips or larger crops"
+        )
+
+
+def check_image_batch(x: Tensor, in_channels: int, name: str) -> None:
+    """Raise a clear error unless `x` is a float (B, in_channels, H, W) batch."""
+    if x.dim() != 4 or x.shape[1] != in_channels or not x.is_floating_point():
+        raise ValueError(
+            f"{name} expects a float image batch (B, {in_channels}, H, W), got "
+            f"{tuple(x.shape)} of {x.dtype}; wrap it in ssvlib.models.tuple_model."
+            f"ElementEncoder to feed it uint8 frames"
         )
 
 
@@ -392,16 +406,66 @@ class Small2D(nn.Module):
 
     def feature_map(self, x: Tensor) -> Tensor:
         """The last block's map (B, widths[-1], H/16, W/16), rounded up."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels or not x.is_floating_point():
-            raise ValueError(
-                f"Small2D expects a float image batch (B, {self.in_channels}, H, W), got "
-                f"{tuple(x.shape)} of {x.dtype}; wrap it in ssvlib.models.tuple_model."
-                f"ElementEncoder to feed it uint8 frames"
-            )
+        check_image_batch(x, self.in_channels, "Small2D")
         return self.block4(self.block3(self.block2(self.block1(x))))
 
     def forward(self, x: Tensor) -> Tensor:
         """Globally average-pooled features (B, feature_dim)."""
+        return self.feature_map(x).mean(dim=(2, 3))
+
+
+class CaffeNetBN(nn.Module):
+    """CaffeNet's convolutional trunk with batch norm on conv3-5, as in the Shuffle and Learn code.
+
+    conv1 96 11x11 stride 4, max-pool 3/2, LRN; conv2 256 5x5 (2 groups), max-pool, LRN; conv3
+    384, conv4 384 (2 groups), conv5 256 (2 groups), each 3x3 with batch norm; max-pool 3/2.
+    The feature map is pool5, what CaffeNet's fc6 reads: (256, 6, 6) for a 227x227 frame, 9,216
+    numbers flattened. The fully connected layers (fc6, fc7) belong to each paper's head, since
+    only the convolutional layers are carried over to the downstream task
+    (imisra/shuffle-tuple: "We initialize conv1-5 using our unsupervised pre-training").
+    Takes (B, C, H, W); C is 3 for a frame.
+    """
+
+    feature_dim = 256
+
+    def __init__(self, in_channels: int = 3) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+
+        def conv(cin: int, cout: int, kernel: int, groups: int = 1, bn: bool = True):
+            layer = nn.Conv2d(cin, cout, kernel, padding=kernel // 2, groups=groups, bias=not bn)
+            return [layer, nn.BatchNorm2d(cout), nn.ReLU(inplace=True)] if bn else [layer]
+
+        pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # Caffe's pooling rounds up
+        lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 96, 11, stride=4),
+            nn.ReLU(inplace=True),
+            pool,
+            lrn,
+            *conv(96, 256, 5, groups=2, bn=False),
+            nn.ReLU(inplace=True),
+            pool,
+            lrn,
+            *conv(256, 384, 3),
+            *conv(384, 384, 3, groups=2),
+            *conv(384, 256, 3, groups=2),
+            pool,
+        )
+        init_weights(self)
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """pool5: (B, 256, 6, 6) for 227x227 frames."""
+        check_image_batch(x, self.in_channels, "CaffeNetBN")
+        if min(x.shape[-2:]) < 63:
+            raise ValueError(
+                f"CaffeNetBN needs frames of at least 63x63 pixels (227x227 in the papers), "
+                f"got {tuple(x.shape[-2:])}; use small2d for small frames"
+            )
+        return self.features(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Globally average-pooled features (B, 256)."""
         return self.feature_map(x).mean(dim=(2, 3))
 
 
@@ -419,6 +483,8 @@ def build_encoder(name: str, **kwargs) -> nn.Module:
         return Small3D(**kwargs)
     if name == "small2d":
         return Small2D(**kwargs)
+    if name == "caffenet":
+        return CaffeNetBN(**kwargs)
     if name == "c3d":
         return C3D(**kwargs)
     if name == "r3d":

@@ -2,6 +2,8 @@
 
 - ``PairwiseHead``: OPN's and VCOP's pairwise feature extraction (order prediction).
 - ``ConcatHead``: Shuffle and Learn's concatenation (is the tuple in order?).
+- ``ElementFC``: fully connected layers applied to each element alone, shared by all of them
+  (CaffeNet's fc6 and fc7 in Shuffle and Learn and OPN), before a head fuses the elements.
 - ``SumOfDifferencesHead``: O3N's sum-of-differences fusion (which element is odd?).
 
 The order of the elements along dim 1 is the order the network saw them in; every head keeps
@@ -90,13 +92,44 @@ class PairwiseHead(nn.Module):
         return self.classifier(self.dropout(hidden.flatten(1)))
 
 
+class ElementFC(nn.Module):
+    """Linear, batch norm, ReLU and dropout per width, applied to each element's features alone.
+
+    (B, N, D) -> (B, N, widths[-1]); one set of weights for every element, so the elements stay
+    a Siamese network up to here: Shuffle and Learn's fc6 and fc7 (4,096 each, batch norm,
+    dropout 0.5), OPN's fc6. No widths: the identity.
+    """
+
+    def __init__(self, feature_dim: int, widths: tuple[int, ...] = (), dropout: float = 0.5):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = feature_dim
+        for out in widths:
+            layers += [
+                nn.Linear(width, out, bias=False),
+                nn.BatchNorm1d(out),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
+            ]
+            width = out
+        self.layers = nn.Sequential(*layers)
+        self.out_dim = width
+
+    def forward(self, feats: Tensor) -> Tensor:
+        """(B, N, D) -> (B, N, out_dim)."""
+        if not len(self.layers):
+            return feats
+        return self.layers(feats.flatten(0, 1)).reshape(*feats.shape[:2], self.out_dim)
+
+
 class ConcatHead(nn.Module):
     """Concatenation fusion (Shuffle and Learn; O3N's baseline): [f_1, ..., f_N] -> classifier.
 
-    The N feature vectors are concatenated in order (N * D); with ``hidden`` set, a
-    Linear(N * D, hidden) + ReLU comes first; then dropout and a Linear to num_classes.
-    Shuffle and Learn concatenates three fc7 vectors straight into a 2-way classifier
-    (hidden=None).
+    With ``element_fc`` widths, each element's features first go through `ElementFC` (shared
+    weights). The N vectors are then concatenated in order; with ``hidden`` set, a
+    Linear(N * D, hidden) + ReLU comes next; then dropout and a Linear to num_classes.
+    Shuffle and Learn: element_fc=(4096, 4096) (fc6, fc7), their three outputs concatenated
+    straight into a 2-way classifier (hidden=None).
     """
 
     def __init__(
@@ -106,25 +139,28 @@ class ConcatHead(nn.Module):
         num_classes: int,
         hidden: int | None = None,
         dropout: float = 0.5,
+        element_fc: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         _check_sizes("ConcatHead", feature_dim, num_elements, num_classes, least=1)
         self.feature_dim = feature_dim
         self.num_elements = num_elements
         self.num_classes = num_classes
-        width = num_elements * feature_dim
+        self.element_fc = ElementFC(feature_dim, tuple(element_fc), dropout)
+        width = num_elements * self.element_fc.out_dim
         layers: list[nn.Module] = []
         if hidden is not None:
             layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
             width = hidden
         self.hidden = nn.Sequential(*layers)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout if hidden is not None or not element_fc else 0.0)
         self.classifier = nn.Linear(width, num_classes)
 
     def forward(self, feats: Tensor) -> Tensor:
         """(B, N, D) features -> (B, num_classes) logits."""
         check_features(feats, self.num_elements, self.feature_dim, "ConcatHead")
-        return self.classifier(self.dropout(self.hidden(feats.flatten(1))))
+        fused = self.element_fc(feats).flatten(1)
+        return self.classifier(self.dropout(self.hidden(fused)))
 
 
 def sum_of_differences(feats: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ features with a head (``ssvlib.models.heads``).
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.transforms import prepare
@@ -20,25 +21,31 @@ from ..data.transforms import prepare
 class ElementEncoder(nn.Module):
     """`net` behind the input step of `element`: uint8 (B, T, C, H, W) -> (B, feature_dim).
 
-    For the "frames" layout, `net` (a 2D CNN) encodes every frame and the features are
-    concatenated in time order: feature_dim = T x net.feature_dim, and the feature map is
-    (B, C, T, H, W) like a 3D CNN's.
+    The feature is the net's last map averaged over time and over space, or, with ``grid=g``,
+    average-pooled to a g x g grid of cells and flattened: frame encoders keep *where* things
+    are that way, which is what the order of frames is about (CaffeNet's fc6 reads its whole
+    6 x 6 pool5 map: grid=6). For the "frames" layout, `net` (a 2D CNN) encodes every frame and
+    the features are concatenated in time order: feature_dim = T x C x g x g, and the feature
+    map is (B, C, T, H, W) like a 3D CNN's.
     """
 
-    def __init__(self, net: nn.Module, element) -> None:
+    def __init__(self, net: nn.Module, element, grid: int = 1) -> None:
         super().__init__()
         if not isinstance(getattr(net, "feature_dim", None), int):
             raise ValueError(
                 f"{type(net).__name__} has no integer `feature_dim`: the encoders of "
                 f"ssvlib.models.encoders set it to the size of the vector forward() returns"
             )
+        if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+            raise ValueError(f"grid={grid!r} must be an integer >= 1 (1: global average)")
         self.net = net
         self.element = element
+        self.grid = grid
         frames = element.length if element.layout == "frames" else 1
-        self.feature_dim = frames * net.feature_dim
+        self.feature_dim = frames * net.feature_dim * grid * grid
 
     def forward(self, x: Tensor) -> Tensor:
-        """Pooled features (B, feature_dim): the feature map, averaged over space (and time)."""
+        """Pooled features (B, feature_dim): the feature map, pooled as `pool` says."""
         return self.pool(self.feature_map(x))
 
     def feature_map(self, x: Tensor) -> Tensor:
@@ -51,10 +58,17 @@ class ElementEncoder(nn.Module):
         return fmap.reshape(b, t, *fmap.shape[1:]).transpose(1, 2)  # (B, C, T, H, W)
 
     def pool(self, fmap: Tensor) -> Tensor:
-        """Global average of a feature map; for "frames", per frame, concatenated in order."""
-        if self.element.layout == "frames":
-            return fmap.mean(dim=(3, 4)).transpose(1, 2).flatten(1)  # (B, T * C), time-major
-        return fmap.flatten(2).mean(2)
+        """Average over time (not for "frames") and over space, to `grid` x `grid` cells, flattened.
+
+        For "frames" the frames' features are concatenated in time order (time-major).
+        """
+        if fmap.dim() == 5 and self.element.layout != "frames":
+            fmap = fmap.mean(2)  # a clip encoder's time axis
+        if fmap.dim() == 5:  # frames: (B, C, T, H, W) -> (B, T, C, H, W), one grid per frame
+            b, t = fmap.shape[0], fmap.shape[2]
+            cells = F.adaptive_avg_pool2d(fmap.transpose(1, 2).flatten(0, 1), self.grid)
+            return cells.reshape(b, t, -1).flatten(1)
+        return F.adaptive_avg_pool2d(fmap, self.grid).flatten(1)
 
 
 class TupleModel(nn.Module):

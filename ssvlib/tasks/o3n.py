@@ -42,6 +42,10 @@ class O3N:
         """One sub-sequence."""
         return self.element.span
 
+    def for_validation(self) -> O3N:
+        """Validation samples are drawn as training ones: every class is equally likely."""
+        return self
+
     def sample(
         self, num_frames: int, rng: np.random.Generator, motion: np.ndarray | None = None
     ) -> Sample:

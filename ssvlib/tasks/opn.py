@@ -43,6 +43,10 @@ class OPN:
         """The window of the tuple's frames."""
         return (self.tuple_len - 1) * self.gap + 1
 
+    def for_validation(self) -> OPN:
+        """Validation samples are drawn as training ones: every class is equally likely."""
+        return self
+
     def sample(
         self, num_frames: int, rng: np.random.Generator, motion: np.ndarray | None = None
     ) -> Sample:

@@ -10,6 +10,10 @@ indices it is made of; `label` is the class the network must predict. Everything
 per-frame motion curve (``ssvlib.data.motion.video_motion``) for the tasks that sample where
 things move (``task.motion_aware``); others ignore it.
 
+`task.for_validation()` is the task that samples the held-out validation groups: the task
+itself where its classes are equally likely, a balanced version where they are not (Shuffle and
+Learn trains on 75% negatives and validates on 50%, so that chance is 50%).
+
 Besides `sample`, a task says how many elements a tuple has (`num_elements`), how many classes
 (`num_classes`), the shortest video it can sample from (`min_frames`), and what one element is
 (`element`, an :class:`Element`). The element is what the encoder sees, in pretext training and in
@@ -95,6 +99,10 @@ class Task(Protocol):
         self, num_frames: int, rng: np.random.Generator, motion: np.ndarray | None = None
     ) -> Sample:
         """Element frame indices and the label, drawn from `rng`."""
+        ...
+
+    def for_validation(self) -> Task:
+        """The task the held-out groups are sampled with: itself, or its class-balanced twin."""
         ...
 
 

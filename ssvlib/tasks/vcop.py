@@ -19,7 +19,7 @@ import torch
 from ..data.datasets import View
 from ..evaluate import Downstream
 from ..models.heads import PairwiseHead
-from ..models.tuple_model import ElementEncoder, TupleModel
+from ..models.tuple_model import TupleModel
 from ..pretrain import Pretext
 from ..recipe import Recipe
 from ..train import Optim
@@ -59,6 +59,10 @@ class VCOP:
         """The window: every clip and the gaps between them."""
         return self.num_clips * self.element.span + (self.num_clips - 1) * self.gap
 
+    def for_validation(self) -> VCOP:
+        """Validation samples are drawn as training ones: every class is equally likely."""
+        return self
+
     def sample(
         self, num_frames: int, rng: np.random.Generator, motion: np.ndarray | None = None
     ) -> Sample:
@@ -73,12 +77,12 @@ class VCOP:
         return Sample([clips[k] for k in order], label)
 
 
-def build_model(encoder: torch.nn.Module, task: VCOP, hidden: int, dropout: float = 0.5):
+def build_model(net: torch.nn.Module, recipe: Recipe) -> TupleModel:
     """The VCOP network: a shared clip encoder and the pairwise order head."""
-    head = PairwiseHead(
-        encoder.feature_dim, task.num_clips, task.num_classes, hidden=hidden, dropout=dropout
-    )
-    return TupleModel(ElementEncoder(encoder, task.element), head)
+    encoder = recipe.encoder(net)
+    task = recipe.task
+    head = PairwiseHead(encoder.feature_dim, task.num_clips, task.num_classes, **recipe.head)
+    return TupleModel(encoder, head)
 
 
 PRESETS: dict[str, Recipe] = {

@@ -1,0 +1,48 @@
+"""Ablation tables: one row per variant and seed, summarised per variant in the order given."""
+
+from __future__ import annotations
+
+import pytest
+
+from ssvlib.ablation import RANDOM_INIT, AblationRow, format_ablation, parse_seeds, summarize
+
+
+def rows() -> list[AblationRow]:
+    out = []
+    for seed, shift in ((0, 0.0), (1, 0.1)):
+        out.append(AblationRow(RANDOM_INIT, seed, None, None, 0.30 + shift, 0.20))
+        out.append(AblationRow("ours", seed, 0.80 + shift, 0.5, 0.50 + shift, 0.40))
+        out.append(AblationRow("easy", seed, 0.90, 0.5, 0.35, 0.30 + shift))
+    return out
+
+
+def test_summary_gives_mean_and_spread_per_variant_in_order():
+    summary = summarize(rows())
+    assert [s["variant"] for s in summary] == [RANDOM_INIT, "ours", "easy"]
+    ours = summary[1]
+    assert ours["seeds"] == [0, 1]
+    assert ours["pretext_val_acc"] == pytest.approx((0.85, 0.05))
+    assert ours["linear_probe_acc"] == pytest.approx((0.55, 0.05))
+    assert summary[0]["pretext_val_acc"] is None  # random init has no pretext
+
+
+def test_table_prints_percentages_and_the_seeds():
+    table = format_ablation(rows())
+    assert "85.0 ± 5.0" in table and "55.0 ± 5.0" in table
+    assert "seeds [0, 1]" in table
+    assert table.splitlines()[2].startswith(RANDOM_INIT)
+
+
+@pytest.mark.parametrize(
+    "value, seeds",
+    [((0, 1, 2), (0, 1, 2)), ([3], (3,)), (4, (4,)), ("0,1,2", (0, 1, 2)), ("[0, 1]", (0, 1)),
+     ((), ()), ("", ())],
+)  # fmt: skip
+def test_seeds_come_from_lists_ints_and_papermill_strings(value, seeds):
+    assert parse_seeds(value) == seeds
+
+
+@pytest.mark.parametrize("value", ["zero", [0.5], [-1], True, {"a": 1}])
+def test_bad_seeds_are_refused_with_an_example(value):
+    with pytest.raises(ValueError, match="ablation_seeds"):
+        parse_seeds(value)
