@@ -45,14 +45,20 @@ def probe_frames(
     for record in records:
         count = video_info(record.path).num_frames
         picks = np.linspace(step, count - 1, per_video).round().astype(int)
-        both = read_frames(record.path, sorted({*picks, *(picks - step)}))
-        index = {t: k for k, t in enumerate(sorted({*picks, *(picks - step)}))}
-        frames += [both[index[t]] for t in picks]
-        before += [both[index[t - step]] for t in picks]
+        wanted = sorted({*picks.tolist(), *(picks - step).tolist()})
+        both = dict(zip(wanted, read_frames(record.path, wanted), strict=True))
+        if frames and both[wanted[0]].shape != frames[0].shape:
+            raise ValueError(
+                f"{record.path}: frames of {both[wanted[0]].shape[:2]}, but the first video's "
+                f"are {frames[0].shape[:2]}; probe videos of one frame size"
+            )
+        frames += [both[t] for t in picks]
+        before += [both[t - step] for t in picks]
     return np.stack(frames), np.stack(before)
 
 
 def _gray(x: np.ndarray) -> np.ndarray:
+    """Grey levels (..., H, W) of RGB frames (..., H, W, 3), as float32."""
     return x.astype(np.float32).mean(-1)
 
 

@@ -459,8 +459,8 @@ class CaffeNetBN(nn.Module):
         check_image_batch(x, self.in_channels, "CaffeNetBN")
         if min(x.shape[-2:]) < 63:
             raise ValueError(
-                f"CaffeNetBN needs frames of at least 63x63 pixels (227x227 in the papers), "
-                f"got {tuple(x.shape[-2:])}; use small2d for small frames"
+                f"CaffeNetBN needs frames of at least 63x63 pixels (227x227 in the papers), got "
+                f"{tuple(x.shape[-2:])}; use small2d for small frames, or preset='paper'"
             )
         return self.features(x)
 
