@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
+from .data.datasets import View
 from .data.video import read_frames, video_info
 from .models.tuple_model import ElementEncoder
 from .tasks.task import Element
@@ -34,19 +36,26 @@ class Patch:
 
 
 def probe_frames(
-    records: Sequence, per_video: int = 4, step: int = 4
+    records: Sequence, per_video: int = 4, step: int = 4, view: View | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """`per_video` frames spread over each video, and for each the frame `step` before it.
 
     Returns two uint8 arrays (N, H, W, 3): the frames, and the frames `step` earlier (what
-    `motion` compares against). All videos must share one frame size, as the built-in ones do.
+    `motion` compares against), resized as `view` resizes them (whole frames, no crop), so
+    that the encoder sees them at the size it was trained on. All must share one size.
     """
     frames, before = [], []
     for record in records:
         count = video_info(record.path).num_frames
         picks = np.linspace(step, count - 1, per_video).round().astype(int)
         wanted = sorted({*picks.tolist(), *(picks - step).tolist()})
-        both = dict(zip(wanted, read_frames(record.path, wanted), strict=True))
+        decoded = read_frames(record.path, wanted)
+        if view is not None:
+            height, width = view.resized(*decoded.shape[1:3])
+            decoded = [
+                cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in decoded
+            ]
+        both = dict(zip(wanted, decoded, strict=True))
         if frames and both[wanted[0]].shape != frames[0].shape:
             raise ValueError(
                 f"{record.path}: frames of {both[wanted[0]].shape[:2]}, but the first video's "

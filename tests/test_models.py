@@ -401,3 +401,15 @@ def test_element_fc_is_shared_by_the_elements_and_concat_head_reads_its_output()
     assert out.shape == (5, 3, 4)
     assert torch.allclose(out[:, 1], alone[:, 0], atol=1e-6)  # the same weights per element
     assert head(feats).shape == (5, 2)
+
+
+def test_pairwise_head_with_frame_fc_pairs_the_fc_outputs():
+    head = PairwiseHead(16, 4, 12, hidden=8, element_fc=(6,)).eval()
+    assert head.pair_fc.in_features == 2 * 6 and head.classifier.in_features == 6 * 8
+    feats = torch.randn(3, 4, 16)
+    with torch.inference_mode():
+        fc6 = head.element_fc(feats)  # (B, 4, 6): OPN's fc6, one per frame
+        pairs = [torch.relu(head.pair_fc(torch.cat([fc6[:, i], fc6[:, j]], 1))) for i, j in
+                 head.pairs]  # fmt: skip
+        by_hand = head.classifier(torch.cat(pairs, 1))
+        assert torch.allclose(head(feats), by_hand, atol=1e-5)

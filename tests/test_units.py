@@ -69,3 +69,12 @@ def test_probe_frames_pairs_each_frame_with_the_one_step_earlier(tmp_path):
     assert frames.shape == before.shape == (3, 24, 32, 3)
     step = 4 * 255 / 39
     assert np.allclose(frames.mean((1, 2, 3)) - before.mean((1, 2, 3)), step, atol=3)
+
+
+def test_probe_frames_come_at_the_size_the_view_gives(tmp_path):
+    from ssvlib.data.datasets import View
+
+    path = write_video(tmp_path / "Up/v_Up_g01_c01.avi", numbered_frames(40, 24, 32))
+    record = VideoRecord("Up/v_Up_g01_c01.avi", path, 0, "Up", 1, 1)
+    frames, before = units.probe_frames([record], per_video=2, view=View(size=(60, 80), crop=56))
+    assert frames.shape == before.shape == (2, 60, 80, 3)

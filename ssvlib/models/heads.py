@@ -47,51 +47,6 @@ def _check_sizes(
         )
 
 
-class PairwiseHead(nn.Module):
-    """Pairwise feature extraction (OPN, VCOP): score every pair of elements, then classify.
-
-    For each pair i < j the features are concatenated [f_i, f_j] (2D) and sent through one
-    shared Linear(2D, hidden) + ReLU (OPN's fc7); the pair outputs are concatenated in pair
-    order (num_pairs * hidden), dropped out, and classified by Linear(num_pairs * hidden,
-    num_classes) (fc8). VCOP: 3 clips, 3 pairs, 6 classes; OPN: 4 frames, 6 pairs, 12 classes.
-    """
-
-    def __init__(
-        self,
-        feature_dim: int,
-        num_elements: int,
-        num_classes: int,
-        hidden: int = 512,
-        dropout: float = 0.5,
-    ) -> None:
-        super().__init__()
-        _check_sizes("PairwiseHead", feature_dim, num_elements, num_classes, least=2)
-        self.feature_dim = feature_dim
-        self.num_elements = num_elements
-        self.num_classes = num_classes
-        self.pairs = element_pairs(num_elements)
-        first = torch.tensor([i for i, _ in self.pairs])
-        second = torch.tensor([j for _, j in self.pairs])
-        self.register_buffer("first", first, persistent=False)
-        self.register_buffer("second", second, persistent=False)
-        self.pair_fc = nn.Linear(2 * feature_dim, hidden)
-        self.relu = nn.ReLU(inplace=True)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(len(self.pairs) * hidden, num_classes)
-
-    @property
-    def num_pairs(self) -> int:
-        """How many element pairs the head looks at: N (N - 1) / 2."""
-        return len(self.pairs)
-
-    def forward(self, feats: Tensor) -> Tensor:
-        """(B, N, D) features -> (B, num_classes) logits."""
-        check_features(feats, self.num_elements, self.feature_dim, "PairwiseHead")
-        pairs = torch.cat([feats[:, self.first], feats[:, self.second]], dim=2)  # (B, P, 2D)
-        hidden = self.relu(self.pair_fc(pairs))  # (B, P, hidden), one shared layer
-        return self.classifier(self.dropout(hidden.flatten(1)))
-
-
 class ElementFC(nn.Module):
     """Linear, batch norm, ReLU and dropout per width, applied to each element's features alone.
 
@@ -120,6 +75,56 @@ class ElementFC(nn.Module):
         if not len(self.layers):
             return feats
         return self.layers(feats.flatten(0, 1)).reshape(*feats.shape[:2], self.out_dim)
+
+
+class PairwiseHead(nn.Module):
+    """Pairwise feature extraction (OPN, VCOP): score every pair of elements, then classify.
+
+    For each pair i < j the features are concatenated [f_i, f_j] (2D) and sent through one
+    shared Linear(2D, hidden) + ReLU (OPN's fc7); the pair outputs are concatenated in pair
+    order (num_pairs * hidden), dropped out, and classified by Linear(num_pairs * hidden,
+    num_classes) (fc8). VCOP: 3 clips, 3 pairs, 6 classes; OPN: 4 frames, 6 pairs, 12 classes.
+    With ``element_fc`` widths, each element first goes through `ElementFC` (OPN's fc6 per
+    frame, with batch norm and dropout), and the pairs are made of its outputs.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        num_elements: int,
+        num_classes: int,
+        hidden: int = 512,
+        dropout: float = 0.5,
+        element_fc: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__()
+        _check_sizes("PairwiseHead", feature_dim, num_elements, num_classes, least=2)
+        self.feature_dim = feature_dim
+        self.num_elements = num_elements
+        self.num_classes = num_classes
+        self.element_fc = ElementFC(feature_dim, tuple(element_fc), dropout)
+        self.pairs = element_pairs(num_elements)
+        first = torch.tensor([i for i, _ in self.pairs])
+        second = torch.tensor([j for _, j in self.pairs])
+        self.register_buffer("first", first, persistent=False)
+        self.register_buffer("second", second, persistent=False)
+        self.pair_fc = nn.Linear(2 * self.element_fc.out_dim, hidden)
+        self.relu = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(len(self.pairs) * hidden, num_classes)
+
+    @property
+    def num_pairs(self) -> int:
+        """How many element pairs the head looks at: N (N - 1) / 2."""
+        return len(self.pairs)
+
+    def forward(self, feats: Tensor) -> Tensor:
+        """(B, N, D) features -> (B, num_classes) logits."""
+        check_features(feats, self.num_elements, self.feature_dim, "PairwiseHead")
+        feats = self.element_fc(feats)
+        pairs = torch.cat([feats[:, self.first], feats[:, self.second]], dim=2)  # (B, P, 2D)
+        hidden = self.relu(self.pair_fc(pairs))  # (B, P, hidden), one shared layer
+        return self.classifier(self.dropout(hidden.flatten(1)))
 
 
 class ConcatHead(nn.Module):
