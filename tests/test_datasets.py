@@ -3,6 +3,7 @@ and `open_videos`, which says which videos a chapter has."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from ssvlib.data.datasets import (
     cut,
     decode_elements,
     eval_starts,
+    patch_boxes,
+    split_channels,
     subset_by_fraction,
 )
 from ssvlib.data.ucf101 import UCF101Error, VideoRecord, load_split, present
@@ -480,3 +483,58 @@ def test_shared_crop_lines_up_the_elements_of_a_tuple(tmp_path):
         data = TupleDataset([record] * 8, task, view, train=True, seed=0)
         same = [torch.equal(x[0], x[1]) and torch.equal(x[1], x[2]) for x, _ in data]
         assert all(same) if shared else not all(same)
+
+
+# ---------------------------------------------------------------- OPN's spatial side
+
+
+def square_moving_at_top_left(count: int = 8) -> np.ndarray:
+    """Frames of still random texture, with a bright square moving in the top-left corner."""
+    rng = np.random.default_rng(0)
+    frames = np.repeat(rng.integers(0, 120, (1, 64, 96, 3), dtype=np.uint8), count, axis=0)
+    for t in range(count):
+        frames[t, 4:14, 4 + 2 * t : 14 + 2 * t] = 250
+    return frames
+
+
+def test_the_patch_goes_where_the_sample_moves_and_jitter_stays_inside_it():
+    frames = square_moving_at_top_left()
+    view = View(size=None, crop=24, patch=32, jitter=3, mirror=False)
+    boxes = patch_boxes(frames, 4, view, np.random.default_rng(0))
+    tops, lefts = [b[0] for b in boxes], [b[1] for b in boxes]
+    assert all(b[2:] == (24, 24) for b in boxes)
+    assert max(tops) + 24 <= 32 + 3 and max(lefts) + 24 <= 40  # the top-left patch
+    assert len(set(zip(tops, lefts, strict=True))) > 1  # each element its own shift
+    centre = patch_boxes(frames, 4, view, None)  # eval mode: centred, no jitter
+    assert centre == [((64 - 32) // 2 + 4, (96 - 32) // 2 + 4, 24, 24)] * 4
+    uniform = dataclasses.replace(view, patch_by_motion=False, jitter=0)
+    spots = {patch_boxes(frames, 1, uniform, np.random.default_rng(s))[0] for s in range(20)}
+    assert len(spots) > 5  # placed at random without the motion
+    with pytest.raises(ValueError, match="patch=20 must hold the crop 24"):
+        patch_boxes(frames, 1, dataclasses.replace(view, patch=20), None)
+
+
+def test_channel_split_copies_one_channel_per_frame():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (4, 2, 5, 6, 3), dtype=np.uint8)
+    split = split_channels(x, np.random.default_rng(1))
+    assert split.shape == x.shape
+    for n in range(4):
+        for t in range(2):
+            frame = split[n, t]
+            assert (frame[..., 0] == frame[..., 1]).all() and (frame[..., 1] == frame[..., 2]).all()
+            assert any((frame[..., 0] == x[n, t, ..., c]).all() for c in range(3))
+
+
+def test_opn_views_apply_in_pretext_tuples_only(tmp_path):
+    from ssvlib.tasks.opn import OPN
+
+    path = write_video(tmp_path / "Up/v_Up_g01_c01.avi", square_moving_at_top_left(30))
+    record = VideoRecord("Up/v_Up_g01_c01.avi", path, 0, "Up", 1, 1)
+    view = View(size=None, crop=24, patch=32, jitter=3, channel_split=True)
+    x, _ = TupleDataset([record], OPN(gap=2, motion_aware=False), view, seed=0)[0]
+    assert x.shape == (4, 1, 3, 24, 24)
+    assert (x[:, :, 0] == x[:, :, 1]).all() and (x[:, :, 1] == x[:, :, 2]).all()
+    clips, _ = VideoDataset([record], Element(2), view, train=False, clips_per_video=1)[0]
+    assert clips.shape == (1, 2, 3, 24, 24)  # a centred crop of the whole frame, colour kept
+    assert not (clips[:, :, 0] == clips[:, :, 1]).all()

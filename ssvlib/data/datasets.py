@@ -24,6 +24,7 @@ Every random choice of sample `index` comes from ``np.random.default_rng((seed, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from torch.utils.data import Dataset
 
 from ..tasks.task import Element, Task
 from . import video
-from .motion import video_motion
+from .motion import high_motion_patch, video_motion
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,26 @@ class View:
     Each element gets its own crop box (VCOP's code crops every clip on its own); with
     `shared_crop`, one box serves every element of a sample, so that the frames of a tuple line
     up pixel for pixel (Shuffle and Learn: a shift between the frames' crops would swamp the
-    motion the network must judge).
+    motion the network must judge). With `patch` (OPN), a square patch is placed where the
+    sample's frames move most, each element's crop is cut near its centre, shifted by up to
+    `jitter` pixels on its own, and `channel_split` keeps one colour channel per frame: both
+    stop the network from ordering frames by low-level cues (pixel alignment, lens colour
+    fringes) instead of by what moved.
     """
 
     size: int | tuple[int, int] | None = None
     crop: int | tuple[int, int] = 112
     mirror: bool = True
     shared_crop: bool = False
+    # OPN's spatial side, for pretext tuples only (`for_videos` drops it for evaluation):
+    patch: int | None = None  # crops come from one square patch of this side per sample
+    patch_by_motion: bool = True  # the patch where the sample moves most (train mode), or random
+    jitter: int = 0  # each element's crop shifted by up to +-jitter px from the patch centre
+    channel_split: bool = False  # train mode: each frame keeps one random RGB channel, in all 3
+
+    def for_videos(self) -> View:
+        """This view without the tuple-only spatial steps: how evaluation videos are cut."""
+        return dataclasses.replace(self, patch=None, jitter=0, channel_split=False)
 
     def resized(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) that frames of height x width are resized to."""
@@ -86,6 +100,49 @@ def crop_box(
     return int(rng.integers(0, rh - ch + 1)), int(rng.integers(0, rw - cw + 1)), ch, cw
 
 
+def patch_boxes(
+    frames: np.ndarray, count: int, view: View, rng: np.random.Generator | None
+) -> list[tuple[int, int, int, int]]:
+    """`count` crop boxes (resized coordinates) inside one patch of `view.patch` pixels (OPN).
+
+    The patch goes where `frames` (all of a sample's frames, source size) move most in train
+    mode with `view.patch_by_motion`, at random without it, in the centre in eval mode. Each
+    box is centred in the patch and, in train mode, shifted by up to +-`view.jitter` pixels.
+    """
+    height, width = frames.shape[1:3]
+    rh, rw = view.resized(height, width)
+    side, (ch, cw) = int(view.patch), view.crop_hw
+    if not (ch <= side <= min(rh, rw)):
+        raise ValueError(
+            f"patch={view.patch} must hold the crop {view.crop} and fit in frames resized to "
+            f"{rh}x{rw}; choose a patch between them"
+        )
+    if rng is None:
+        top, left = (rh - side) // 2, (rw - side) // 2
+    elif view.patch_by_motion:
+        found = high_motion_patch(frames, (round(side * height / rh), round(side * width / rw)))
+        top = min(round(found[0] * rh / height), rh - side)
+        left = min(round(found[1] * rw / width), rw - side)
+    else:
+        top, left = int(rng.integers(0, rh - side + 1)), int(rng.integers(0, rw - side + 1))
+    boxes = []
+    for _ in range(count):
+        dy = dx = 0
+        if rng is not None and view.jitter:
+            dy, dx = (int(v) for v in rng.integers(-view.jitter, view.jitter + 1, size=2))
+        y = int(np.clip(top + (side - ch) // 2 + dy, top, top + side - ch))
+        x = int(np.clip(left + (side - cw) // 2 + dx, left, left + side - cw))
+        boxes.append((y, x, ch, cw))
+    return boxes
+
+
+def split_channels(stacked: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, T, H, W, 3) uint8: each frame keeps one random colour channel, copied into all three."""
+    picks = rng.integers(0, 3, size=stacked.shape[:2])
+    chosen = np.take_along_axis(stacked, picks[:, :, None, None, None], axis=4)
+    return np.repeat(chosen, 3, axis=4)
+
+
 def cut(frames: np.ndarray, box: tuple[int, int, int, int], view: View) -> np.ndarray:
     """Crop `box` (resized coordinates) out of (n, H, W, 3) frames, resizing only that region."""
     height, width = frames.shape[1:3]
@@ -117,15 +174,22 @@ def decode_elements(
     unique, inverse = np.unique(flat, return_inverse=True)
     frames = video.read_frames(path, unique.tolist(), backend=backend)[inverse]
     height, width = frames.shape[1:3]
-    shared = crop_box(height, width, view, rng) if view.shared_crop else None
+    if view.patch is not None:
+        boxes = patch_boxes(frames, len(elements), view, rng)
+    elif view.shared_crop:
+        boxes = [crop_box(height, width, view, rng)] * len(elements)
+    else:
+        boxes = [crop_box(height, width, view, rng) for _ in elements]
     out, offset = [], 0
-    for element in elements:
+    for element, box in zip(elements, boxes, strict=True):
         part = frames[offset : offset + len(element)]
         offset += len(element)
-        out.append(cut(part, shared or crop_box(height, width, view, rng), view))
+        out.append(cut(part, box, view))
     stacked = np.stack(out)  # (N, T, H, W, 3)
     if rng is not None and view.mirror and rng.random() < 0.5:
         stacked = stacked[:, :, :, ::-1]
+    if rng is not None and view.channel_split:
+        stacked = split_channels(stacked, rng)
     return torch.from_numpy(np.ascontiguousarray(stacked)).permute(0, 1, 4, 2, 3)
 
 
@@ -236,7 +300,7 @@ class VideoDataset(_Videos):
         if not isinstance(clips_per_video, int) or clips_per_video < 1:
             raise ValueError(f"clips_per_video={clips_per_video!r}: must be an integer >= 1")
         super().__init__(records, train=train, seed=seed, backend=backend)
-        self.element, self.view, self.clips_per_video = element, view, clips_per_video
+        self.element, self.view, self.clips_per_video = element, view.for_videos(), clips_per_video
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         record, n = self.records[index], self.num_frames[index]
