@@ -92,7 +92,12 @@ def run_ablation(
 def _probe(name, net, recipe, videos, pretext_acc, chance, run) -> AblationRow:
     """Linear probe and retrieval top-1 of `net`'s frozen features."""
     scores = frozen_eval(
-        recipe.eval_encoder(net), videos.train, videos.test, recipe.view, recipe.downstream, **run
+        recipe.eval_encoder(net),
+        videos.train,
+        videos.test,
+        recipe.evaluation_view,
+        recipe.downstream,
+        **run,
     )
     return AblationRow(
         name, run["seed"], pretext_acc, chance, scores["linear_probe_acc"],

@@ -33,6 +33,7 @@ class Recipe:
     downstream: Downstream
     head: dict = field(default_factory=dict)  # the fusion head's settings (paper-specific)
     eval_element: Element | None = None  # what the encoder is evaluated on; None: task.element
+    eval_view: View | None = None  # how evaluation videos are cut; None: `view`'s own way
     grid: int = 1  # the encoder's map pooled to grid x grid cells (1: global average)
     motion: str | None = None  # the motion curve motion-aware tasks sample by: "diff", "farneback"
 
@@ -48,6 +49,12 @@ class Recipe:
         since a single frame cannot tell its classes apart.
         """
         return ElementEncoder(net, self.eval_element or self.task.element, self.grid)
+
+    @property
+    def evaluation_view(self) -> View:
+        """The View evaluation videos are cut with: `eval_view`, else `view` without the steps
+        that only pretext tuples take (OPN's patch, jitter and channel splitting)."""
+        return self.eval_view or self.view.for_videos()
 
     def for_dataset(self, dataset: str) -> Recipe:
         """The recipe as evaluated on `dataset`: on UCF-101, frame encoders use the papers' protocol.

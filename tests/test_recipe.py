@@ -79,3 +79,14 @@ def test_the_encoder_of_a_recipe_pools_to_its_grid():
     net = Small3D(widths=(4, 4, 8, 8))
     assert recipe.encoder(net).feature_dim == 8 * 4
     assert recipe.eval_encoder(net).grid == 2
+
+
+def test_evaluation_videos_are_cut_without_the_tuple_only_steps():
+    from ssvlib.data.datasets import View
+
+    opn_like = View(size=64, crop=48, patch=56, jitter=1, channel_split=True)
+    recipe = dataclasses.replace(vcop.PRESETS["cpu"], view=opn_like)
+    assert recipe.evaluation_view == View(size=64, crop=48)
+    paper_eval = View(size=(256, 340), crop=227)
+    assert dataclasses.replace(recipe, eval_view=paper_eval).evaluation_view == paper_eval
+    assert vcop.PRESETS["cpu"].evaluation_view == vcop.PRESETS["cpu"].view
