@@ -21,6 +21,7 @@ from .evaluate import Downstream
 from .models.tuple_model import ElementEncoder
 from .pretrain import Pretext
 from .tasks.task import Element, Task
+from .train import Optim
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,57 @@ class Recipe:
             ),
         )
 
+
+UCF101_SPLIT1_TRAIN = 9537  # videos in trainlist01.txt, where the papers' tuples came from
+
+
+def iterations_to_epochs(iterations: int, batch_size: int, videos: int = UCF101_SPLIT1_TRAIN):
+    """Epochs (one tuple per video each) that see as many tuples as `iterations` batches of a
+    paper's solver: how a Caffe schedule becomes one of ours."""
+    return round(iterations * batch_size / videos)
+
+
+def caffe_sgd(lr: float, milestones: tuple[int, ...]) -> Optim:
+    """The Caffe solvers of Shuffle and Learn and OPN: SGD, momentum 0.9, weight decay 5e-4,
+    the rate x0.1 at each milestone epoch."""
+    return Optim(
+        "sgd", lr=lr, momentum=0.9, weight_decay=5e-4, schedule="step", milestones=milestones
+    )
+
+
+def cpu_adamw(warmup_epochs: float = 0.0) -> Optim:
+    """The CPU presets' optimiser: AdamW, lr 2e-3, weight decay 5e-4, cosine decay."""
+    return Optim(
+        "adamw", lr=2e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=warmup_epochs
+    )
+
+
+FRAMES_CPU_ELEMENT = Element(8, step=8, layout="frames")
+"""What frame encoders are evaluated on with the built-in data: 8 frames, every 8th (57 of the
+64-112 frames of a video), their features concatenated in order; a single frame cannot tell
+the built-in classes apart. (On UCF-101, `Recipe.for_dataset` switches to single frames.)"""
+
+FRAMES_CPU_DOWNSTREAM = Downstream(
+    epochs=15,
+    batch_size=16,
+    clips_per_video=5,
+    hidden=256,  # a hidden layer that can combine the frames
+    retrieval_pool=(1, 2, 2),  # per frame, max over 2x2 windows: keeps time and place
+    optim=cpu_adamw(),
+)
+"""How the CPU presets evaluate frame encoders on the built-in data (8 ordered frames)."""
+
+TSN_RGB_FINETUNE = Downstream(
+    epochs=iterations_to_epochs(4_500, 256),
+    batch_size=256,
+    dropout=0.8,
+    clips_per_video=25,
+    optim=caffe_sgd(
+        1e-3, milestones=(iterations_to_epochs(2_000, 256), iterations_to_epochs(4_000, 256))
+    ),
+)
+"""TSN's RGB fine-tuning (yjxiong/temporal-segment-networks), which Shuffle and Learn used:
+SGD lr 1e-3, batch 256, 4,500 iterations, x0.1 at 2,000 and 4,000, dropout 0.8."""
 
 FRAMES_PER_VIDEO = 25  # frames scored per test video in the frame-level protocol (TSN's)
 

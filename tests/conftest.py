@@ -86,3 +86,19 @@ def ucf_sized_video(tmp_path_factory):
         frames[t, 100:140, 3 * t : 3 * t + 40] = 230
     path = write_video(tmp_path_factory.mktemp("ucf") / "Up/v_Up_g01_c01.avi", frames)
     return VideoRecord("Up/v_Up_g01_c01.avi", path, 0, "Up", 1, 1)
+
+
+def solver_values(pretext, videos: int) -> dict:
+    """A Caffe solver's values as a paper states them, read back from a preset's `Pretext`:
+    iterations and the step counted in batches over `videos` tuples per epoch."""
+    optim, per_epoch = pretext.optim, videos / pretext.batch_size
+    return {
+        "optimizer": optim.name,
+        "lr": optim.lr,
+        "momentum": optim.momentum,
+        "weight decay": optim.weight_decay,
+        "batch": pretext.batch_size,
+        "iterations": round(pretext.epochs * per_epoch, -3),
+        "lr step at": round(optim.milestones[0] * per_epoch, -3),
+        "gamma": optim.gamma,
+    }

@@ -503,8 +503,9 @@ def test_the_patch_goes_where_the_sample_moves_and_jitter_stays_inside_it():
     boxes = patch_boxes(frames, 4, view, np.random.default_rng(0))
     tops, lefts = [b[0] for b in boxes], [b[1] for b in boxes]
     assert all(b[2:] == (24, 24) for b in boxes)
-    assert max(tops) + 24 <= 32 + 3 and max(lefts) + 24 <= 40  # the top-left patch
+    assert max(tops) + 24 <= 32 and max(lefts) + 24 <= 40  # inside the top-left patch
     assert len(set(zip(tops, lefts, strict=True))) > 1  # each element its own shift
+    assert max(tops) - min(tops) <= 6 and max(lefts) - min(lefts) <= 6  # +-3 around one window
     centre = patch_boxes(frames, 4, view, None)  # eval mode: centred, no jitter
     assert centre == [((64 - 32) // 2 + 4, (96 - 32) // 2 + 4, 24, 24)] * 4
     uniform = dataclasses.replace(view, patch_by_motion=False, jitter=0)

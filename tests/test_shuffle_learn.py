@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import train_one_step
+from conftest import solver_values, train_one_step
 from torch import nn
 
 from ssvlib.data.datasets import TupleDataset, View
 from ssvlib.models.encoders import Small2D, build_encoder, count_parameters
 from ssvlib.models.heads import ConcatHead
-from ssvlib.recipe import select
+from ssvlib.recipe import UCF101_SPLIT1_TRAIN, iterations_to_epochs, select
 from ssvlib.tasks import shuffle_learn
 from ssvlib.tasks.shuffle_learn import ShuffleLearn
 from ssvlib.train import lr_factor
@@ -48,8 +48,7 @@ PAPER = {
 
 def paper_values(recipe) -> dict:
     """The preset's values under the names of PAPER."""
-    task, view, pretext, optim = recipe.task, recipe.view, recipe.pretext, recipe.pretext.optim
-    videos = shuffle_learn.UCF101_SPLIT1_TRAIN
+    task, view, pretext = recipe.task, recipe.view, recipe.pretext
     return {
         "frames per tuple": task.num_elements,
         "classes": task.num_classes,
@@ -65,14 +64,7 @@ def paper_values(recipe) -> dict:
         "fc6, fc7": recipe.head["element_fc"],
         "fusion": "fc7 x 3 concatenated into a 2-way fc8" if not recipe.head.get("hidden") else "",
         "dropout": recipe.head["dropout"],
-        "optimizer": optim.name,
-        "lr": optim.lr,
-        "momentum": optim.momentum,
-        "weight decay": optim.weight_decay,
-        "batch": pretext.batch_size,
-        "iterations": round(pretext.epochs * videos / pretext.batch_size, -2),
-        "lr step at": round(optim.milestones[0] * videos / pretext.batch_size, -2),
-        "gamma": optim.gamma,
+        **solver_values(pretext, UCF101_SPLIT1_TRAIN),
     }
 
 
@@ -87,9 +79,9 @@ def test_paper_preset_matches_the_official_recipe_point_by_point():
 
 
 def test_iterations_become_epochs_of_split_1_train():
-    assert shuffle_learn.iterations_to_epochs(100_000, 128) == 1342  # 12.8 M tuples / 9,537
-    assert shuffle_learn.iterations_to_epochs(80_000, 128) == 1074
-    assert shuffle_learn.iterations_to_epochs(10, 10, videos=100) == 1
+    assert iterations_to_epochs(100_000, 128) == 1342  # 12.8 M tuples / 9,537
+    assert iterations_to_epochs(80_000, 128) == 1074
+    assert iterations_to_epochs(10, 10, videos=100) == 1
 
 
 def test_the_step_schedule_drops_the_rate_tenfold_at_80k_iterations():

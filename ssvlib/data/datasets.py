@@ -106,8 +106,10 @@ def patch_boxes(
     """`count` crop boxes (resized coordinates) inside one patch of `view.patch` pixels (OPN).
 
     The patch goes where `frames` (all of a sample's frames, source size) move most in train
-    mode with `view.patch_by_motion`, at random without it, in the centre in eval mode. Each
-    box is centred in the patch and, in train mode, shifted by up to +-`view.jitter` pixels.
+    mode with `view.patch_by_motion`, at random without it, in the centre in eval mode. As in
+    OPN's data layer, one crop window is placed at random inside the patch and each box is that
+    window shifted on its own by up to +-`view.jitter` pixels per axis (a shift that would leave
+    the patch is dropped). In eval mode every box is the centred window.
     """
     height, width = frames.shape[1:3]
     rh, rw = view.resized(height, width)
@@ -125,14 +127,15 @@ def patch_boxes(
         left = min(round(found[1] * rw / width), rw - side)
     else:
         top, left = int(rng.integers(0, rh - side + 1)), int(rng.integers(0, rw - side + 1))
+    if rng is None:
+        return [(top + (side - ch) // 2, left + (side - cw) // 2, ch, cw)] * count
+    y0, x0 = int(rng.integers(0, side - ch + 1)), int(rng.integers(0, side - cw + 1))
     boxes = []
     for _ in range(count):
-        dy = dx = 0
-        if rng is not None and view.jitter:
-            dy, dx = (int(v) for v in rng.integers(-view.jitter, view.jitter + 1, size=2))
-        y = int(np.clip(top + (side - ch) // 2 + dy, top, top + side - ch))
-        x = int(np.clip(left + (side - cw) // 2 + dx, left, left + side - cw))
-        boxes.append((y, x, ch, cw))
+        dy, dx = (int(v) for v in rng.integers(-view.jitter, view.jitter + 1, size=2))
+        y = y0 + dy if 0 <= y0 + dy <= side - ch else y0
+        x = x0 + dx if 0 <= x0 + dx <= side - cw else x0
+        boxes.append((top + y, left + x, ch, cw))
     return boxes
 
 

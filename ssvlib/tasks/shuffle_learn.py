@@ -27,12 +27,18 @@ from torch import nn
 from ..config import check_choice
 from ..data.datasets import View
 from ..data.motion import window_start
-from ..evaluate import Downstream
 from ..models.heads import ConcatHead
 from ..models.tuple_model import TupleModel
 from ..pretrain import Pretext
-from ..recipe import Recipe
-from ..train import Optim
+from ..recipe import (
+    FRAMES_CPU_DOWNSTREAM,
+    FRAMES_CPU_ELEMENT,
+    TSN_RGB_FINETUNE,
+    Recipe,
+    caffe_sgd,
+    cpu_adamw,
+    iterations_to_epochs,
+)
 from .task import Element, Sample, check_length
 
 NEGATIVES = ("hard", "easy")
@@ -160,21 +166,6 @@ def ablations(recipe: Recipe, epochs: int) -> dict[str, Recipe]:
     }
 
 
-UCF101_SPLIT1_TRAIN = 9537  # videos in trainlist01.txt, the videos the paper's tuples came from
-
-
-def iterations_to_epochs(iterations: int, batch_size: int, videos: int = UCF101_SPLIT1_TRAIN):
-    """Epochs (one tuple per video each) that see as many tuples as `iterations` batches."""
-    return round(iterations * batch_size / videos)
-
-
-def caffe_sgd(milestones: tuple[int, ...]) -> Optim:
-    """The solver both Caffe recipes share: SGD lr 1e-3, momentum 0.9, weight decay 5e-4, x0.1 steps."""
-    return Optim(
-        "sgd", lr=1e-3, momentum=0.9, weight_decay=5e-4, schedule="step", milestones=milestones
-    )
-
-
 PRESETS: dict[str, Recipe] = {
     # Minutes on a laptop CPU with the built-in dataset: a small frame encoder at 56x56, its 4x4
     # map pooled to 2x2 cells (where things are matters for the order), one fc layer per frame,
@@ -191,23 +182,16 @@ PRESETS: dict[str, Recipe] = {
         grid=2,
         motion="diff",
         head={"element_fc": (128,), "hidden": 128, "dropout": 0.5},
-        eval_element=Element(8, step=8, layout="frames"),
+        eval_element=FRAMES_CPU_ELEMENT,
         pretext=Pretext(
             epochs=80,
             batch_size=32,
-            optim=Optim("adamw", lr=2e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=1),
+            optim=cpu_adamw(warmup_epochs=1),
             balance_classes=True,
             val_samples_per_video=8,
             monitor="val_acc",
         ),
-        downstream=Downstream(
-            epochs=15,
-            batch_size=16,
-            clips_per_video=5,
-            hidden=256,
-            retrieval_pool=(1, 2, 2),  # per frame, max over 2x2 windows: keeps time and place
-            optim=Optim("adamw", lr=2e-3, weight_decay=5e-4, schedule="cosine"),
-        ),
+        downstream=FRAMES_CPU_DOWNSTREAM,
     ),
     # The paper's recipe (Misra et al. 2016; imisra/shuffle-tuple, tuple_train.prototxt and
     # tuple_solver.prototxt): CaffeNet with batch norm on conv3-5, fc6 and fc7 (4,096 each,
@@ -228,20 +212,12 @@ PRESETS: dict[str, Recipe] = {
         grid=6,
         motion="farneback",
         head={"element_fc": (4096, 4096), "dropout": 0.5},
-        eval_element=Element(8, step=8, layout="frames"),  # built-in data only: see for_dataset
+        eval_element=FRAMES_CPU_ELEMENT,  # built-in data only: see for_dataset
         pretext=Pretext(
             epochs=iterations_to_epochs(100_000, 128),
             batch_size=128,
-            optim=caffe_sgd(milestones=(iterations_to_epochs(80_000, 128),)),
+            optim=caffe_sgd(1e-3, milestones=(iterations_to_epochs(80_000, 128),)),
         ),
-        downstream=Downstream(
-            epochs=iterations_to_epochs(4_500, 256),
-            batch_size=256,
-            dropout=0.8,
-            clips_per_video=25,
-            optim=caffe_sgd(
-                milestones=(iterations_to_epochs(2_000, 256), iterations_to_epochs(4_000, 256))
-            ),
-        ),
+        downstream=TSN_RGB_FINETUNE,
     ),
 }
