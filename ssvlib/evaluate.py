@@ -544,6 +544,27 @@ def finetune_fractions(
     return out
 
 
+def compare_starts(
+    encoders: dict[str, ElementEncoder],
+    videos: Videos,
+    view: View,
+    setup: Downstream,
+    fractions: Sequence[float],
+    **run,
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The chapters' comparison: `frozen_eval` and `finetune_fractions` for each starting point.
+
+    `encoders` maps a name ("pretrained", "random_init") to an encoder; every one is evaluated
+    on the same videos with the same budget. Returns ({name: frozen_eval result},
+    {name: {fraction: finetune result}}); `run` holds seed, device and num_workers.
+    """
+    frozen, tuned = {}, {}
+    for name, encoder in encoders.items():
+        frozen[name] = frozen_eval(encoder, videos.train, videos.test, view, setup, **run)
+        tuned[name] = finetune_fractions(encoder, videos, view, setup, fractions, name=name, **run)
+    return frozen, tuned
+
+
 def label_fractions(label_fraction: float) -> tuple[float, ...]:
     """All labels and `label_fraction` of them, largest first (checked to lie in (0, 1])."""
     if (

@@ -18,7 +18,7 @@ from .config import check_choice, is_smoke
 from .data.datasets import View
 from .data.videos import DATASETS
 from .evaluate import Downstream
-from .models.tuple_model import ElementEncoder
+from .models.tuple_model import ElementEncoder, TupleModel
 from .pretrain import Pretext
 from .tasks.task import Element, Task
 from .train import Optim
@@ -41,6 +41,15 @@ class Recipe:
     def encoder(self, net: nn.Module) -> ElementEncoder:
         """`net` behind the input step of the task's element, as the pretext trains it."""
         return ElementEncoder(net, self.task.element, self.grid)
+
+    def tuple_model(self, net: nn.Module, head: type[nn.Module]) -> TupleModel:
+        """The pretext network: `net` shared by every element, fused by a `head` built from the
+        encoder's feature size, the task's element and class counts, and `self.head`."""
+        encoder = self.encoder(net)
+        fusion = head(
+            encoder.feature_dim, self.task.num_elements, self.task.num_classes, **self.head
+        )
+        return TupleModel(encoder, fusion)
 
     def eval_encoder(self, net: nn.Module) -> ElementEncoder:
         """`net` ready for evaluation: behind the input step of the evaluation element.

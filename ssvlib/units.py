@@ -82,17 +82,22 @@ def top_patches(
     """For every unit of `net`'s last map, its `k` strongest responses over `frames`.
 
     One response per frame at most (the frame's peak), so a unit's k patches come from k
-    different frames. Returns one list of k `Patch`es per unit, strongest first.
+    different frames. Returns one list of k `Patch`es per unit, strongest first; `net` is run
+    in eval mode and left in the mode it came in.
     """
+    was_training = net.training
     encoder = ElementEncoder(net, Element(1, layout="stack")).eval()
     device = next(net.parameters()).device
     x = torch.from_numpy(frames).permute(0, 3, 1, 2)[:, None]  # (N, 1, C, H, W) uint8
-    maps = torch.cat(
-        [
-            encoder.feature_map(x[i : i + batch_size].to(device)).cpu()
-            for i in range(0, len(x), batch_size)
-        ]
-    )  # (N, units, h, w)
+    try:
+        maps = torch.cat(
+            [
+                encoder.feature_map(x[i : i + batch_size].to(device)).cpu()
+                for i in range(0, len(x), batch_size)
+            ]
+        )  # (N, units, h, w)
+    finally:
+        net.train(was_training)  # the caller's network keeps its mode
     n, units, h, w = maps.shape
     peak, where = maps.flatten(2).max(2)  # (N, units): each frame's peak per unit
     height, width = frames.shape[1:3]

@@ -38,7 +38,9 @@ def frames_with_a_moving_square(n: int = 6) -> tuple[np.ndarray, np.ndarray]:
 
 def test_top_patches_find_where_the_unit_fires_and_score_it_as_moving():
     frames, before = frames_with_a_moving_square()
-    (patches,) = units.top_patches(Brightness(), frames, before, k=3)
+    net = Brightness().train()
+    (patches,) = units.top_patches(net, frames, before, k=3)
+    assert net.training  # left in the mode it came in
     assert [p.frame for p in patches] == [5, 4, 3]  # the brightest frames first
     for p in patches:
         top, left, h, w = p.box

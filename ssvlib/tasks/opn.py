@@ -76,10 +76,7 @@ class OPN:
 
 def build_model(net: nn.Module, recipe: Recipe) -> TupleModel:
     """The OPN network: one frame encoder, fc6 per frame, pairwise fc7, a 12-way fc8."""
-    encoder = recipe.encoder(net)
-    task = recipe.task
-    head = PairwiseHead(encoder.feature_dim, task.num_elements, task.num_classes, **recipe.head)
-    return TupleModel(encoder, head)
+    return recipe.tuple_model(net, PairwiseHead)
 
 
 PRESETS: dict[str, Recipe] = {

@@ -127,10 +127,7 @@ class ShuffleLearn:
 
 def build_model(net: nn.Module, recipe: Recipe) -> TupleModel:
     """The Shuffle and Learn network: one frame encoder, fc layers per frame, concatenation."""
-    encoder = recipe.encoder(net)
-    task = recipe.task
-    head = ConcatHead(encoder.feature_dim, task.num_elements, task.num_classes, **recipe.head)
-    return TupleModel(encoder, head)
+    return recipe.tuple_model(net, ConcatHead)
 
 
 def with_negative_fraction(recipe: Recipe, fraction: float) -> Recipe:

@@ -79,10 +79,7 @@ class VCOP:
 
 def build_model(net: torch.nn.Module, recipe: Recipe) -> TupleModel:
     """The VCOP network: a shared clip encoder and the pairwise order head."""
-    encoder = recipe.encoder(net)
-    task = recipe.task
-    head = PairwiseHead(encoder.feature_dim, task.num_clips, task.num_classes, **recipe.head)
-    return TupleModel(encoder, head)
+    return recipe.tuple_model(net, PairwiseHead)
 
 
 PRESETS: dict[str, Recipe] = {
