@@ -367,3 +367,136 @@ def ablation(rows: Sequence, title: str = ""):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def sorting_tuple(
+    frames: np.ndarray,
+    motion: np.ndarray,
+    shown: Sequence[int],
+    title: str,
+    candidates: np.ndarray | None = None,
+):
+    """An order-prediction sample: the motion curve with its frames marked by their place in
+    time (1 = earliest), then the frames in the order the network sees them."""
+    chronological = sorted(shown)
+    fig = plt.figure(figsize=(7.2, 3.9))
+    grid = fig.add_gridspec(2, len(shown), height_ratios=[1.2, 1])
+    curve = fig.add_subplot(grid[0, :])
+    curve.plot(motion, lw=1.2, color="tab:blue", label="motion per frame")
+    if candidates is not None:
+        curve.fill_between(
+            np.arange(len(motion)), 0, np.max(motion), where=candidates, color="tab:orange",
+            alpha=0.15, label="in a high-motion window", step="mid",
+        )  # fmt: skip
+    for rank, t in enumerate(chronological, start=1):
+        curve.axvline(t, color="black", lw=0.8, ls=":")
+        curve.annotate(f"#{rank}", (t, 1.0), xycoords=("data", "axes fraction"), ha="center",
+                       va="bottom", fontsize=9)  # fmt: skip
+    curve.set_xlabel("frame")
+    curve.set_ylabel("motion")
+    curve.legend(fontsize=7, loc="upper right")
+    axes = [fig.add_subplot(grid[1, k]) for k in range(len(shown))]
+    tuple_row(
+        axes,
+        [frames[t] for t in shown],
+        [f"shown {i + 1}: frame {t} (#{chronological.index(t) + 1})" for i, t in enumerate(shown)],
+    )
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def spatial_steps(
+    frames: np.ndarray,
+    view,
+    patch: tuple[int, int, int],
+    boxes: Sequence[tuple[int, int, int, int]],
+    crops: np.ndarray,
+    mirrored: np.ndarray,
+    split: np.ndarray,
+    channels: Sequence[int],
+):
+    """OPN's spatial side, one row per step: the patch (magenta) and each frame's crop box (yellow),
+    the crops, the tuple's one mirror, and channel splitting (the channel each frame kept).
+
+    `frames` are at source size; they are shown resized as `view` resizes them, the size the
+    boxes (from `ssvlib.data.datasets.place_patch` and `window_boxes`) refer to.
+    """
+    import cv2
+
+    rh, rw = view.resized(*frames.shape[1:3])
+    if (rh, rw) != frames.shape[1:3]:
+        frames = np.stack([cv2.resize(f, (rw, rh), interpolation=cv2.INTER_AREA) for f in frames])
+    top, left, side = patch
+    rows = {
+        "patch and crops": [frames[k] for k in range(len(frames))],
+        "crops": list(crops),
+        "mirrored (whole tuple)": list(mirrored),
+        "one channel per frame": list(split),
+    }
+    fig, axes = plt.subplots(len(rows), len(frames), figsize=(1.9 * len(frames), 7.4))
+    for row, (name, images) in zip(axes, rows.items(), strict=True):
+        for k, (ax, image) in enumerate(zip(row, images, strict=True)):
+            title = None
+            if name == "patch and crops":
+                box(ax, top, left, side, side, color="magenta")
+                box(ax, *boxes[k])
+                dy, dx = boxes[k][0] - boxes[0][0], boxes[k][1] - boxes[0][1]
+                title = f"frame {k + 1}" + (f": ({dy:+d}, {dx:+d}) vs 1" if k else "")
+            elif name == "one channel per frame":
+                title = f"kept {'RGB'[channels[k]]}"
+            _show(ax, image, title)
+        row[0].set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def retrieval_topk(
+    curves: dict[str, dict], paper: dict[str, dict] | None = None, num_classes: int | None = None
+):
+    """Retrieval top-k accuracy against k: our runs as solid lines, the paper's as dashed ones.
+
+    Each entry maps a name to {k: accuracy}; keys may be numbers or strings (as read from JSON).
+    With `num_classes`, a dotted line shows a random ranking's 1 - (1 - 1/C)^k (balanced classes).
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 3.2))
+    if num_classes:
+        ks = np.arange(1, 51)
+        ax.plot(ks, 1 - (1 - 1 / num_classes) ** ks, ":", color="gray", label="random ranking")
+    for style, entries in (("-", curves), ("--", paper or {})):
+        for name, values in entries.items():
+            ks = sorted(int(k) for k in values)
+            by_k = {int(k): v for k, v in values.items()}
+            ax.plot(ks, [by_k[k] for k in ks], style, marker="o", ms=4, label=name)
+    ax.set_xscale("log")
+    ax.set_xticks([1, 5, 10, 20, 50], ["1", "5", "10", "20", "50"])
+    ax.set_xlabel("k (neighbours looked at)")
+    ax.set_ylabel("top-k retrieval accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion(labels: np.ndarray, predictions: np.ndarray, names: Sequence[str], title: str = ""):
+    """Row-normalised confusion matrix: row = true class, column = predicted, cells in %."""
+    k = len(names)
+    counts = np.zeros((k, k))
+    np.add.at(counts, (np.asarray(labels), np.asarray(predictions)), 1)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(0.45 * k + 1.8, 0.45 * k + 1.2))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            if rates[i, j] >= 0.05:
+                color = "white" if rates[i, j] > 0.6 else "black"
+                ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center",
+                        fontsize=6, color=color)  # fmt: skip
+    ax.set_xticks(range(k), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -66,6 +66,40 @@ def balanced_loss(task: Task) -> Callable[[torch.Tensor, torch.Tensor], torch.Te
     return loss
 
 
+def validation_data(
+    task: Task,
+    val_videos: Sequence,
+    view: View,
+    setup: Pretext,
+    *,
+    seed: int = 0,
+    motion: str | None = None,
+) -> TupleDataset:
+    """The fixed held-out samples `pretrain` validates on: `setup.val_samples_per_video` per
+    video, drawn from `task.for_validation()` (Shuffle and Learn: balanced classes), centred."""
+    val_samples = list(val_videos) * setup.val_samples_per_video  # each copy: its own sample
+    return TupleDataset(
+        val_samples, task.for_validation(), view, train=False, seed=seed, motion=motion
+    )
+
+
+@torch.no_grad()
+def pretext_predictions(
+    model: nn.Module, data: TupleDataset, *, device: str = "auto", batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true classes, predicted classes) of `model` on every sample of `data`, in eval mode."""
+    dev = resolve_device(device)
+    was_training = model.training
+    model.eval().to(dev)
+    loader = make_loader(data, batch_size, train=False, device=dev, num_workers=0, seed=0)
+    labels, predictions = [], []
+    for x, y in loader:
+        predictions.append(model(x.to(dev)).argmax(1).cpu())
+        labels.append(y)
+    model.train(was_training)
+    return torch.cat(labels).numpy(), torch.cat(predictions).numpy()
+
+
 def pretrain(
     model: nn.Module,
     task: Task,
@@ -88,9 +122,7 @@ def pretrain(
     """
     dev = resolve_device(device)
     train = TupleDataset(train_videos, task, view, train=True, seed=seed, motion=motion)
-    val_task = task.for_validation()  # Shuffle and Learn validates on balanced classes
-    val_samples = list(val_videos) * setup.val_samples_per_video  # each copy: its own sample
-    val = TupleDataset(val_samples, val_task, view, train=False, seed=seed, motion=motion)
+    val = validation_data(task, val_videos, view, setup, seed=seed, motion=motion)
     dropped = len(train.dropped) + len(val.dropped)
     if dropped and progress:
         print(f"{task.name}: {dropped} videos shorter than {task.min_frames} frames dropped")

@@ -308,6 +308,22 @@ def format_comparison(
     return "\n".join(lines)
 
 
+def format_retrieval(metrics: dict, paper: dict | None = None, paper_name: str = "paper") -> str:
+    """Retrieval top-k of both initialisations (and the paper's, {k: accuracy}) as a text table."""
+    columns = {name: _by_number(metrics[init]["retrieval_topk"]) for init, name in
+               (("pretrained", "pretrained"), ("random_init", "random init"))}  # fmt: skip
+    if paper:
+        columns[paper_name] = _by_number(paper)
+    ks = sorted(next(iter(columns.values())))
+    lines = ["top-k     " + "".join(f"{name:>14s}" for name in columns)]
+    for k in ks:
+        cells = "".join(
+            f"{values[k]:14.1%}" if k in values else f"{'':14s}" for values in columns.values()
+        )
+        lines.append(f"top-{k:<6g}" + cells)
+    return "\n".join(lines)
+
+
 def make_record(
     *,
     notebook: str,

@@ -43,6 +43,7 @@ def test_smoke_book_builds_without_warnings(tmp_path):
         "book/bibliography.html",
         "notebooks/00_data_and_sampling.html",
         "notebooks/01_shuffle_and_learn.html",
+        "notebooks/02_opn.html",
         "notebooks/04_vcop.html",
     ):
         assert (html / page).is_file(), f"{page} was not built"

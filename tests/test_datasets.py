@@ -22,8 +22,10 @@ from ssvlib.data.datasets import (
     decode_elements,
     eval_starts,
     patch_boxes,
+    place_patch,
     split_channels,
     subset_by_fraction,
+    window_boxes,
 )
 from ssvlib.data.ucf101 import UCF101Error, VideoRecord, load_split, present
 from ssvlib.data.videos import open_videos
@@ -515,16 +517,33 @@ def test_the_patch_goes_where_the_sample_moves_and_jitter_stays_inside_it():
         patch_boxes(frames, 1, dataclasses.replace(view, patch=20), None)
 
 
+def test_patch_boxes_are_the_patch_then_its_windows():
+    frames = np.zeros((4, 64, 96, 3), np.uint8)
+    frames[1:, 40:60, 70:90] = 255  # the motion: bottom right
+    view = View(size=None, crop=24, patch=32, jitter=2)
+    patch = place_patch(frames, view, np.random.default_rng(0))
+    top, left, side = patch
+    assert side == 32 and top <= 40 and top + side >= 60 and left <= 70 and left + side >= 90
+    boxes = window_boxes(patch, 4, view, np.random.default_rng(3))
+    for y, x, h, w in boxes:
+        assert (h, w) == (24, 24) and top <= y <= top + side - h and left <= x <= left + side - w
+    spread = {b[:2] for b in boxes}
+    assert max(abs(a[0] - b[0]) for a in spread for b in spread) <= 4  # one window, jittered
+    same = patch_boxes(frames, 4, view, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    assert same == window_boxes(place_patch(frames, view, rng), 4, view, rng)
+
+
 def test_channel_split_copies_one_channel_per_frame():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (4, 2, 5, 6, 3), dtype=np.uint8)
-    split = split_channels(x, np.random.default_rng(1))
+    picks = np.random.default_rng(1).integers(0, 3, size=(4, 2))
+    split = split_channels(x, picks)
     assert split.shape == x.shape
     for n in range(4):
         for t in range(2):
-            frame = split[n, t]
-            assert (frame[..., 0] == frame[..., 1]).all() and (frame[..., 1] == frame[..., 2]).all()
-            assert any((frame[..., 0] == x[n, t, ..., c]).all() for c in range(3))
+            for c in range(3):
+                assert (split[n, t, ..., c] == x[n, t, ..., picks[n, t]]).all()
 
 
 def test_opn_views_apply_in_pretext_tuples_only(tmp_path):
@@ -539,3 +558,21 @@ def test_opn_views_apply_in_pretext_tuples_only(tmp_path):
     clips, _ = VideoDataset([record], Element(2), view, train=False, clips_per_video=1)[0]
     assert clips.shape == (1, 2, 3, 24, 24)  # a centred crop of the whole frame, colour kept
     assert not (clips[:, :, 0] == clips[:, :, 1]).all()
+
+
+def test_opn_patch_is_placed_on_the_frames_in_time_order(numbered_video, monkeypatch):
+    import ssvlib.data.datasets as datasets
+
+    seen = []
+    place = datasets.place_patch
+
+    def spy(frames, view, rng):
+        seen.append(frames[:, 0, 0, 0].astype(int).tolist())
+        return place(frames, view, rng)
+
+    monkeypatch.setattr(datasets, "place_patch", spy)
+    view = View(size=None, crop=24, patch=32, jitter=2)
+    shown = [[30], [0], [20], [10]]  # a shuffled tuple: its place must not depend on the shuffle
+    x = decode_elements(numbered_video, shown, view, np.random.default_rng(0))
+    assert x.shape == (4, 1, 3, 24, 24)
+    assert len(seen) == 1 and seen[0] == sorted(seen[0])  # brightness grows with time

@@ -413,3 +413,16 @@ def test_pairwise_head_with_frame_fc_pairs_the_fc_outputs():
                  head.pairs]  # fmt: skip
         by_hand = head.classifier(torch.cat(pairs, 1))
         assert torch.allclose(head(feats), by_hand, atol=1e-5)
+
+
+def test_pairwise_fc7_batch_norm_pools_every_pair_of_the_batch():
+    torch.manual_seed(0)
+    head = PairwiseHead(8, 4, 12, hidden=5, hidden_bn=True)
+    assert head.pair_fc.bias is None and head.pair_bn.num_features == 5
+    feats = torch.randn(3, 4, 8)
+    assert head.train()(feats).shape == (3, 12)
+    pairs = torch.cat([feats[:, head.first], feats[:, head.second]], dim=2)  # (3, 6, 16)
+    fc7 = head.pair_fc(pairs).detach().reshape(-1, 5)  # 18 rows: 3 tuples x 6 pairs
+    assert torch.allclose(head.pair_bn.running_mean, 0.1 * fc7.mean(0), atol=1e-6)
+    plain = PairwiseHead(8, 4, 12, hidden=5)
+    assert isinstance(plain.pair_bn, nn.Identity) and plain.pair_fc.bias is not None

@@ -3,13 +3,14 @@ training step at the paper's sizes, so a GPU run starts clean."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import solver_values, train_one_step
 from torch import nn
 
 from ssvlib.data.datasets import TupleDataset, View
 from ssvlib.models.encoders import Small2D, build_encoder
-from ssvlib.models.heads import PairwiseHead
+from ssvlib.models.heads import ConcatHead, PairwiseHead
 from ssvlib.recipe import UCF101_SPLIT1_TRAIN
 from ssvlib.tasks import opn
 
@@ -27,6 +28,7 @@ PAPER = {
     "motion-aware": True,
     "fc6 per frame": (1024,),
     "pairwise fc7": 512,
+    "fc7 batch norm": True,
     "dropout": 0.5,
     "optimizer": "sgd",
     "lr": 0.01,
@@ -53,6 +55,7 @@ def test_paper_preset_matches_the_official_recipe_point_by_point():
         "motion-aware": task.motion_aware and view.patch_by_motion,
         "fc6 per frame": recipe.head["element_fc"],
         "pairwise fc7": recipe.head["hidden"],
+        "fc7 batch norm": recipe.head["hidden_bn"],
         "dropout": recipe.head["dropout"],
         **solver_values(pretext, UCF101_SPLIT1_TRAIN),
     }
@@ -89,7 +92,45 @@ def test_paper_preset_trains_one_step(ucf_sized_video):
         (m.in_features, m.out_features) for m in model.head.modules() if isinstance(m, nn.Linear)
     ]
     assert fcs == [(1024, 1024), (2048, 512), (6 * 512, 12)]
+    assert isinstance(model.head.pair_bn, nn.BatchNorm1d)  # fc7 has batch norm, as the code
     other = TupleDataset([ucf_sized_video], recipe.task, recipe.view, seed=1)[0]
     batch = torch.stack([x, other[0]])  # batch norm needs two tuples
     assert model(batch).shape == (2, 12)
     train_one_step(model, batch, torch.tensor([label, other[1]]), recipe.pretext.optim)
+
+
+def test_switches_change_one_detail_each_and_name_bad_values():
+    base = opn.PRESETS["cpu"]
+    assert opn.with_switches(base) == base  # None keeps the preset's
+    off = opn.with_switches(base, channel_split=False)
+    assert not off.view.channel_split and off.task == base.task
+    uniform = opn.with_switches(base, motion_aware=False)
+    assert not uniform.task.motion_aware and not uniform.view.patch_by_motion
+    assert uniform.view.channel_split
+    concat = opn.build_model(Small2D(), opn.with_switches(base, fusion="concat"))
+    assert isinstance(concat.head, ConcatHead)
+    x = torch.randint(0, 255, (2, 4, 1, 3, 48, 48), dtype=torch.uint8)
+    assert concat(x).shape == (2, 12)
+    with pytest.raises(ValueError, match="fusion='sum' is not valid; choose one of"):
+        opn.with_switches(base, fusion="sum")
+    with pytest.raises(ValueError, match="channel_split='no' must be True, False or None"):
+        opn.with_switches(base, channel_split="no")
+
+
+def test_ablations_change_one_detail_each_against_the_preset():
+    variants = opn.ablations(opn.PRESETS["cpu"], epochs=5)
+    full = variants.pop("OPN (the preset)")
+    assert full.pretext.epochs == 5 and full.view.channel_split and full.task.motion_aware
+    assert full.head["fusion"] == "pairwise" and not full.head["hidden_bn"]
+    assert "fc7 batch norm (the code's)" in variants
+    for name, recipe in variants.items():
+        changed = [
+            recipe.view.channel_split != full.view.channel_split,
+            recipe.head["fusion"] != full.head["fusion"],
+            recipe.task.motion_aware != full.task.motion_aware,
+            recipe.head["hidden_bn"] != full.head["hidden_bn"],
+        ]
+        assert sum(changed) == 1, name
+    assert "no fc7 batch norm" in opn.ablations(opn.PRESETS["paper"], epochs=5)
+    with pytest.raises(ValueError, match="ablation_epochs=0 must be a positive integer"):
+        opn.ablations(opn.PRESETS["cpu"], epochs=0)

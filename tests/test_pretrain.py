@@ -13,7 +13,7 @@ from ssvlib.config import seed_everything
 from ssvlib.data.datasets import View
 from ssvlib.data.ucf101 import VideoRecord
 from ssvlib.models.encoders import Small3D
-from ssvlib.pretrain import Pretext, pretrain
+from ssvlib.pretrain import Pretext, pretext_predictions, pretrain, validation_data
 from ssvlib.tasks import vcop
 from ssvlib.train import Optim
 
@@ -139,3 +139,19 @@ class VCOPNever:
         from ssvlib.tasks.task import Sample
 
         return Sample([[0]], 0)
+
+
+def test_pretext_predictions_are_the_models_answers_on_the_validation_samples(videos):
+    net = model()
+    data = validation_data(
+        TASK, videos["val"], VIEW, dataclasses.replace(SETUP, val_samples_per_video=3)
+    )
+    assert len(data) == 2 * 3  # 3 samples of each held-out video but the 6-frame one
+    net.train()
+    labels, predicted = pretext_predictions(net, data, device="cpu", batch_size=2)
+    assert net.training  # the caller's mode is kept
+    net.eval()
+    with torch.no_grad():
+        expected = [int(net(data[i][0][None]).argmax(1)) for i in range(len(data))]
+    assert labels.tolist() == [data[i][1] for i in range(len(data))]
+    assert predicted.tolist() == expected

@@ -14,6 +14,7 @@ from ssvlib.results import (
     comparison_rows,
     environment_info,
     format_comparison,
+    format_retrieval,
     format_table,
     load_results,
     make_record,
@@ -217,6 +218,21 @@ def test_comparison_rows_and_the_text_table():
     assert text[-1].startswith("supervised reference") and "55.0%" in text[-1]
     without = format_comparison(rows, chance=0.25, supervised=None)
     assert "supervised" not in without and without.splitlines()[0].split()[3] == "pretrained"
+
+
+def test_retrieval_table_puts_the_paper_beside_both_inits():
+    metrics = collect_metrics(*chapter_outputs())
+    text = format_retrieval(metrics, {"1": 0.199, "50": 0.516}, paper_name="paper").splitlines()
+    assert text[0].split() == ["top-k", "pretrained", "random", "init", "paper"]
+    assert text[1].split() == ["top-1", "25.0%", "20.0%", "19.9%"]
+    assert text[3].split() == ["top-10", "60.0%", "50.0%"]  # the paper has no top-10 here
+    assert len(text) == 4  # the rows are our ks: k=50 was not measured
+    assert format_retrieval(metrics).splitlines()[0].split() == [
+        "top-k",
+        "pretrained",
+        "random",
+        "init",
+    ]
 
 
 def test_no_supervised_reference_without_a_full_label_run():

@@ -100,33 +100,40 @@ def crop_box(
     return int(rng.integers(0, rh - ch + 1)), int(rng.integers(0, rw - cw + 1)), ch, cw
 
 
-def patch_boxes(
-    frames: np.ndarray, count: int, view: View, rng: np.random.Generator | None
-) -> list[tuple[int, int, int, int]]:
-    """`count` crop boxes (resized coordinates) inside one patch of `view.patch` pixels (OPN).
+def place_patch(
+    frames: np.ndarray, view: View, rng: np.random.Generator | None
+) -> tuple[int, int, int]:
+    """(top, left, side) in resized coordinates of the square patch of `view.patch` pixels (OPN).
 
-    The patch goes where `frames` (all of a sample's frames, source size) move most in train
-    mode with `view.patch_by_motion`, at random without it, in the centre in eval mode. As in
-    OPN's data layer, one crop window is placed at random inside the patch and each box is that
-    window shifted on its own by up to +-`view.jitter` pixels per axis (a shift that would leave
-    the patch is dropped). In eval mode every box is the centred window.
+    The patch goes where `frames` (a sample's frames in time order, source size) move most in train
+    mode with `view.patch_by_motion`, at random without it, in the centre in eval mode.
     """
     height, width = frames.shape[1:3]
     rh, rw = view.resized(height, width)
     side, (ch, cw) = int(view.patch), view.crop_hw
-    if not (ch <= side <= min(rh, rw)):
+    if not (max(ch, cw) <= side <= min(rh, rw)):
         raise ValueError(
             f"patch={view.patch} must hold the crop {view.crop} and fit in frames resized to "
             f"{rh}x{rw}; choose a patch between them"
         )
     if rng is None:
-        top, left = (rh - side) // 2, (rw - side) // 2
-    elif view.patch_by_motion:
+        return (rh - side) // 2, (rw - side) // 2, side
+    if view.patch_by_motion:
         found = high_motion_patch(frames, (round(side * height / rh), round(side * width / rw)))
         top = min(round(found[0] * rh / height), rh - side)
         left = min(round(found[1] * rw / width), rw - side)
-    else:
-        top, left = int(rng.integers(0, rh - side + 1)), int(rng.integers(0, rw - side + 1))
+        return top, left, side
+    return int(rng.integers(0, rh - side + 1)), int(rng.integers(0, rw - side + 1)), side
+
+
+def window_boxes(
+    patch: tuple[int, int, int], count: int, view: View, rng: np.random.Generator | None
+) -> list[tuple[int, int, int, int]]:
+    """`count` crop boxes inside `patch`: as OPN's data layer, one window at random in the patch,
+    each box that window shifted on its own by up to +-`view.jitter` pixels per axis (a shift
+    that would leave the patch is dropped). In eval mode (no `rng`) every box is centred."""
+    top, left, side = patch
+    ch, cw = view.crop_hw
     if rng is None:
         return [(top + (side - ch) // 2, left + (side - cw) // 2, ch, cw)] * count
     y0, x0 = int(rng.integers(0, side - ch + 1)), int(rng.integers(0, side - cw + 1))
@@ -139,9 +146,17 @@ def patch_boxes(
     return boxes
 
 
-def split_channels(stacked: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(N, T, H, W, 3) uint8: each frame keeps one random colour channel, copied into all three."""
-    picks = rng.integers(0, 3, size=stacked.shape[:2])
+def patch_boxes(
+    frames: np.ndarray, count: int, view: View, rng: np.random.Generator | None
+) -> list[tuple[int, int, int, int]]:
+    """`count` crop boxes (resized coordinates) inside one patch of `view.patch` pixels (OPN):
+    `place_patch`, then `window_boxes`. `frames` must be in time order (not in the order
+    shown), or the patch's place would depend on the shuffle, that is on the label."""
+    return window_boxes(place_patch(frames, view, rng), count, view, rng)
+
+
+def split_channels(stacked: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """(N, T, H, W, 3) uint8: frame (n, t) keeps colour channel picks[n, t], copied into all three."""
     chosen = np.take_along_axis(stacked, picks[:, :, None, None, None], axis=4)
     return np.repeat(chosen, 3, axis=4)
 
@@ -175,10 +190,11 @@ def decode_elements(
     """
     flat = np.concatenate([np.asarray(e, dtype=np.int64) for e in elements])
     unique, inverse = np.unique(flat, return_inverse=True)
-    frames = video.read_frames(path, unique.tolist(), backend=backend)[inverse]
+    in_time = video.read_frames(path, unique.tolist(), backend=backend)  # in time order
+    frames = in_time[inverse]
     height, width = frames.shape[1:3]
-    if view.patch is not None:
-        boxes = patch_boxes(frames, len(elements), view, rng)
+    if view.patch is not None:  # placed by the motion in time order: the shuffle must not tell
+        boxes = patch_boxes(in_time, len(elements), view, rng)
     elif view.shared_crop:
         boxes = [crop_box(height, width, view, rng)] * len(elements)
     else:
@@ -192,7 +208,7 @@ def decode_elements(
     if rng is not None and view.mirror and rng.random() < 0.5:
         stacked = stacked[:, :, :, ::-1]
     if rng is not None and view.channel_split:
-        stacked = split_channels(stacked, rng)
+        stacked = split_channels(stacked, rng.integers(0, 3, size=stacked.shape[:2]))
     return torch.from_numpy(np.ascontiguousarray(stacked)).permute(0, 1, 4, 2, 3)
 
 

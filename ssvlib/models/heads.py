@@ -85,7 +85,9 @@ class PairwiseHead(nn.Module):
     order (num_pairs * hidden), dropped out, and classified by Linear(num_pairs * hidden,
     num_classes) (fc8). VCOP: 3 clips, 3 pairs, 6 classes; OPN: 4 frames, 6 pairs, 12 classes.
     With ``element_fc`` widths, each element first goes through `ElementFC` (OPN's fc6 per
-    frame, with batch norm and dropout), and the pairs are made of its outputs.
+    frame, with batch norm and dropout), and the pairs are made of its outputs. With
+    ``hidden_bn``, batch norm comes between fc7 and its ReLU, one for all pairs (OPN's code
+    shares fc7's weights and batch-norm statistics across the pairs).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class PairwiseHead(nn.Module):
         hidden: int = 512,
         dropout: float = 0.5,
         element_fc: tuple[int, ...] = (),
+        hidden_bn: bool = False,
     ) -> None:
         super().__init__()
         _check_sizes("PairwiseHead", feature_dim, num_elements, num_classes, least=2)
@@ -108,7 +111,8 @@ class PairwiseHead(nn.Module):
         second = torch.tensor([j for _, j in self.pairs])
         self.register_buffer("first", first, persistent=False)
         self.register_buffer("second", second, persistent=False)
-        self.pair_fc = nn.Linear(2 * self.element_fc.out_dim, hidden)
+        self.pair_fc = nn.Linear(2 * self.element_fc.out_dim, hidden, bias=not hidden_bn)
+        self.pair_bn = nn.BatchNorm1d(hidden) if hidden_bn else nn.Identity()
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(len(self.pairs) * hidden, num_classes)
@@ -123,7 +127,8 @@ class PairwiseHead(nn.Module):
         check_features(feats, self.num_elements, self.feature_dim, "PairwiseHead")
         feats = self.element_fc(feats)
         pairs = torch.cat([feats[:, self.first], feats[:, self.second]], dim=2)  # (B, P, 2D)
-        hidden = self.relu(self.pair_fc(pairs))  # (B, P, hidden), one shared layer
+        hidden = self.pair_bn(self.pair_fc(pairs).flatten(0, 1)).unflatten(0, pairs.shape[:2])
+        hidden = self.relu(hidden)  # (B, P, hidden): one shared fc7 for every pair
         return self.classifier(self.dropout(hidden.flatten(1)))
 
 
@@ -132,7 +137,8 @@ class ConcatHead(nn.Module):
 
     With ``element_fc`` widths, each element's features first go through `ElementFC` (shared
     weights). The N vectors are then concatenated in order; with ``hidden`` set, a
-    Linear(N * D, hidden) + ReLU comes next; then dropout and a Linear to num_classes.
+    Linear(N * D, hidden) (+ batch norm with ``hidden_bn``) + ReLU comes next; then dropout
+    and a Linear to num_classes.
     Shuffle and Learn: element_fc=(4096, 4096) (fc6, fc7), their three outputs concatenated
     straight into a 2-way classifier (hidden=None).
     """
@@ -145,6 +151,7 @@ class ConcatHead(nn.Module):
         hidden: int | None = None,
         dropout: float = 0.5,
         element_fc: tuple[int, ...] = (),
+        hidden_bn: bool = False,
     ) -> None:
         super().__init__()
         _check_sizes("ConcatHead", feature_dim, num_elements, num_classes, least=1)
@@ -155,7 +162,9 @@ class ConcatHead(nn.Module):
         width = num_elements * self.element_fc.out_dim
         layers: list[nn.Module] = []
         if hidden is not None:
-            layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+            layers.append(nn.Linear(width, hidden, bias=not hidden_bn))
+            layers += [nn.BatchNorm1d(hidden)] if hidden_bn else []
+            layers.append(nn.ReLU(inplace=True))
             width = hidden
         self.hidden = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout if hidden is not None or not element_fc else 0.0)

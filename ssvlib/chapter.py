@@ -1,0 +1,145 @@
+"""The frame every paper chapter shares, around what is the paper's own.
+
+A chapter's parameters cell names the run. `Chapter.open` checks those values, picks the preset
+and opens the videos; `Chapter.compare` scores the pretrained encoder against the same encoder at
+its random initialisation with the shared protocol (linear probe, retrieval, fine-tuning with all
+labels and with a fraction) and shows the comparison; `Chapter.save` writes the results file.
+What lies between (the sampler, the head, the pictures) is the chapter's own::
+
+    chapter = Chapter.open("04_vcop", "vcop", vcop.PRESETS, ENCODERS, dataset=dataset, ...)
+    ...  # the paper's sampler, model and pretext training
+    frozen, tuned, metrics = chapter.compare(model.encoder.net, initial, "VCOP")
+    chapter.save(history, metrics, results_dir)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from . import config, plots, results
+from .data.videos import Videos, open_videos
+from .evaluate import compare_starts, label_fractions
+from .recipe import Recipe, select
+
+
+@dataclass
+class Chapter:
+    """One run of a paper chapter: its recipe, videos, device and parameters, and when it began."""
+
+    notebook: str
+    paper: str
+    recipe: Recipe
+    videos: Videos
+    backbone: str
+    device: object  # torch.device
+    seed: int
+    num_workers: int | None
+    fractions: tuple[float, ...]
+    parameters: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def open(
+        cls,
+        notebook: str,
+        paper: str,
+        presets: dict[str, Recipe],
+        backbones: tuple[str, ...],
+        *,
+        dataset: str,
+        data_root: str | None,
+        split: int,
+        backbone: str,
+        preset: str,
+        device: str,
+        seed: int,
+        epochs: int | None,
+        batch_size: int | None,
+        num_workers: int | None,
+        label_fraction: float,
+    ) -> Chapter:
+        """Check the parameters cell's values, pick the preset and open the videos.
+
+        Bad values fail here, before any training, with the valid choices in the message. In
+        smoke mode (SSV_SMOKE=1) every 8th video is kept, so that every cell runs in seconds.
+        """
+        started = time.perf_counter()
+        config.check_choice("backbone", backbone, backbones)
+        recipe = select(presets, preset, dataset=dataset, epochs=epochs, batch_size=batch_size)
+        fractions = label_fractions(label_fraction)
+        dev = config.resolve_device(device)
+        videos = open_videos(dataset, data_root, split)
+        if config.is_smoke():  # a few videos, so that every cell runs in seconds
+            videos = videos.every(8)
+        parameters = dict(
+            dataset=dataset, data_root=data_root, split=split, backbone=backbone, preset=preset,
+            device=device, seed=seed, num_workers=num_workers, label_fraction=label_fraction,
+        )  # fmt: skip
+        chapter = cls(
+            notebook, paper, recipe, videos, backbone, dev, seed, num_workers, fractions,
+            parameters, started,
+        )  # fmt: skip
+        print(f"device {dev}; preset {preset}{' (smoke)' if config.is_smoke() else ''}")
+        return chapter
+
+    @property
+    def run(self) -> dict:
+        """The keyword arguments every training call takes: seed, device, loader processes."""
+        return dict(seed=self.seed, device=self.device, num_workers=self.num_workers)
+
+    def use(self, recipe: Recipe, **parameters) -> Recipe:
+        """Make `recipe` (the preset changed by the chapter's own parameters) this run's, and
+        record those parameters' values in the results file."""
+        self.recipe = recipe
+        self.parameters.update(parameters)
+        return recipe
+
+    def compare(
+        self, pretrained: nn.Module, initial: nn.Module, name: str
+    ) -> tuple[dict, dict, dict]:
+        """The pretrained net against `initial` (its weights before pretext training), evaluated
+        with the shared protocol; prints the table and draws the bars. Returns (frozen, tuned,
+        metrics): `evaluate.compare_starts`'s results and the results file's metrics."""
+        starts = {"pretrained": pretrained, "random_init": initial}
+        encoders = {key: self.recipe.eval_encoder(net) for key, net in starts.items()}
+        frozen, tuned = compare_starts(
+            encoders, self.videos, self.recipe.evaluation_view, self.recipe.downstream,
+            self.fractions, **self.run,
+        )  # fmt: skip
+        metrics = results.collect_metrics(frozen, tuned)
+        rows = results.comparison_rows(metrics)
+        supervised = results.supervised_reference(metrics)
+        chance = 1 / self.videos.num_classes
+        print(results.format_comparison(rows, chance, supervised, paper=name))
+        plots.compare_inits(rows, chance, supervised, names=(f"{name}-pretrained", "random init"))
+        return frozen, tuned, metrics
+
+    def save(self, history, metrics: dict, results_dir: str | Path | None = None) -> Path:
+        """Write this run's results file (`results.write_results`) and say where it went."""
+        task, pretext = self.recipe.task, self.recipe.pretext
+        parameters = {
+            **self.parameters,
+            "epochs": pretext.epochs,
+            "batch_size": pretext.batch_size,
+            "smoke": config.is_smoke(),
+        }
+        record = results.make_record(
+            notebook=self.notebook,
+            paper=self.paper,
+            videos=self.videos,
+            backbone=self.backbone,
+            parameters=parameters,
+            seed=self.seed,
+            device=self.device,
+            pretext_history=history,
+            wall_time_s=time.perf_counter() - self.started,
+            chance=1 / task.num_classes,
+            metrics=metrics,
+        )
+        path = results.write_results(results_dir or config.default_results_dir(), record)
+        print(f"results written to {path}; notebook wall time {record['wall_time_s']:.0f} s")
+        return path

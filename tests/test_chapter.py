@@ -1,0 +1,64 @@
+"""The frame of every paper chapter: parameters checked before any work, the results file."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import pytest
+from test_results import chapter_outputs
+
+import ssvlib.chapter as chapter_module
+from ssvlib.chapter import Chapter
+from ssvlib.models.encoders import ENCODERS_2D
+from ssvlib.results import collect_metrics, load_results
+from ssvlib.tasks import opn
+from ssvlib.train import History
+
+PARAMETERS = dict(
+    dataset="builtin", data_root=None, split=1, backbone="small2d", preset="cpu",
+    device="cpu", seed=3, epochs=None, batch_size=None, num_workers=None,
+    label_fraction=0.1,
+)  # fmt: skip
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Videos are not opened: the calls are counted instead."""
+    calls = []
+
+    def fake_open(dataset, data_root, split):
+        calls.append((dataset, data_root, split))
+        return SimpleNamespace(dataset=dataset, split=split, num_classes=10)
+
+    monkeypatch.setattr(chapter_module, "open_videos", fake_open)
+    monkeypatch.delenv("SSV_SMOKE", raising=False)
+    return calls
+
+
+def test_bad_parameters_fail_before_the_videos_are_opened(opened):
+    with pytest.raises(ValueError, match="backbone='r3d' is not valid; choose one of"):
+        Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **{**PARAMETERS, "backbone": "r3d"})
+    with pytest.raises(ValueError, match="preset='big' is not valid"):
+        Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **{**PARAMETERS, "preset": "big"})
+    with pytest.raises(ValueError, match="epochs=0 must be a positive integer"):
+        Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **{**PARAMETERS, "epochs": 0})
+    assert opened == []
+
+
+def test_the_results_file_records_the_run_and_the_chapters_own_parameters(opened, tmp_path):
+    chapter = Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **{**PARAMETERS, "epochs": 7})
+    assert opened == [("builtin", None, 1)]
+    assert chapter.recipe.pretext.epochs == 7 and chapter.run["seed"] == 3
+    changed = opn.with_switches(chapter.recipe, channel_split=False)
+    assert chapter.use(changed, channel_split=False) is changed and chapter.recipe is changed
+    history = History(epochs=[{"epoch": 1, "train_acc": 0.3, "val_acc": 0.25}], best_epoch=1)
+    path = chapter.save(history, collect_metrics(*chapter_outputs()), tmp_path)
+    [record] = load_results(path.parent)
+    assert record["notebook"] == "02_opn" and record["seed"] == 3
+    assert record["pretext"]["chance"] == pytest.approx(1 / 12)
+    parameters = record["parameters"]
+    assert parameters["channel_split"] is False and parameters["epochs"] == 7
+    assert parameters["batch_size"] == opn.PRESETS["cpu"].pretext.batch_size
+    assert parameters["smoke"] is False
+    assert dataclasses.asdict(chapter.recipe.view)["channel_split"] is False
