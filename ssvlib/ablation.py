@@ -68,17 +68,25 @@ def run_ablation(
     device: str = "auto",
     num_workers: int | None = None,
     progress: bool = True,
+    baselines: dict[str, Recipe] | None = None,
 ) -> list[AblationRow]:
-    """Pretrain and probe every variant on every seed, plus the random-init encoder per seed."""
+    """Pretrain and probe every variant on every seed, plus the random-init encoder per seed.
+
+    `baselines` names the recipes whose random-init encoder is probed (default: the first
+    variant's, as "random init"); variants whose encoders take different inputs (O3N's element
+    encodings) each need their own.
+    """
     rows: list[AblationRow] = []
-    first = next(iter(variants.values()))
+    baselines = baselines or {RANDOM_INIT: next(iter(variants.values()))}
     for seed in seeds:
         run = dict(seed=seed, device=device, num_workers=num_workers, progress=progress)
-        seed_everything(seed)  # every variant of a seed starts from these weights
-        rows.append(_probe(RANDOM_INIT, build_encoder(backbone), first, videos, None, None, run))
+        for name, recipe in baselines.items():
+            seed_everything(seed)  # every variant of a seed starts from these weights
+            net = _encoder(backbone, recipe)
+            rows.append(_probe(name, net, recipe, videos, None, None, run))
         for name, recipe in variants.items():
             seed_everything(seed)
-            net = build_encoder(backbone)
+            net = _encoder(backbone, recipe)
             model = build_model(net, recipe)
             history = pretrain(
                 model, recipe.task, videos.fit, videos.val, recipe.view, recipe.pretext,
@@ -87,6 +95,12 @@ def run_ablation(
             chance = 1 / recipe.task.num_classes
             rows.append(_probe(name, net, recipe, videos, history.best["val_acc"], chance, run))
     return rows
+
+
+def _encoder(backbone: str, recipe: Recipe) -> nn.Module:
+    """A fresh `backbone` for the input `recipe`'s elements (3 channels, or a stack's)."""
+    channels = recipe.task.element.channels
+    return build_encoder(backbone, **({} if channels == 3 else {"in_channels": channels}))
 
 
 def _probe(name, net, recipe, videos, pretext_acc, chance, run) -> AblationRow:

@@ -357,9 +357,10 @@ def ablation(rows: Sequence, title: str = ""):
         ax.set_xlim(0, 1)
     chance = next(r.chance for r in rows if r.chance is not None)
     axes[0].axvline(chance, ls="--", color="gray", label="chance")
-    base = [r.linear_probe_acc for r in rows if r.pretext_val_acc is None]
-    if base:
-        axes[1].axvline(np.mean(base), ls=":", color="black", label="random init")
+    baselines = dict.fromkeys(r.variant for r in rows if r.pretext_val_acc is None)
+    for k, name in enumerate(baselines):  # one dotted line per random-init baseline
+        base = [r.linear_probe_acc for r in rows if r.variant == name]
+        axes[1].axvline(np.mean(base), ls=(0, (1, 1 + k)), color="black", label=name)
     for ax in axes:
         ax.legend(fontsize=7, loc="lower right")
     axes[0].set_yticks(range(len(names)), names, fontsize=8)

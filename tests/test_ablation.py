@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from ssvlib.ablation import RANDOM_INIT, AblationRow, format_ablation, parse_seeds, summarize
@@ -46,3 +48,29 @@ def test_seeds_come_from_lists_ints_and_papermill_strings(value, seeds):
 def test_bad_seeds_are_refused_with_an_example(value):
     with pytest.raises(ValueError, match="ablation_seeds"):
         parse_seeds(value)
+
+
+def test_each_baseline_and_variant_gets_an_encoder_for_its_own_input(monkeypatch):
+    import ssvlib.ablation as ablation
+    from ssvlib.tasks import o3n
+
+    seen = []
+
+    def fake_pretrain(model, task, *args, **kwargs):
+        return SimpleNamespace(best={"val_acc": 0.5})
+
+    def fake_eval(encoder, *args, **kwargs):
+        seen.append(encoder.net.in_channels)
+        return {"linear_probe_acc": 0.4, "retrieval_topk": {1: 0.3}}
+
+    monkeypatch.setattr(ablation, "pretrain", fake_pretrain)
+    monkeypatch.setattr(ablation, "frozen_eval", fake_eval)
+    recipe = o3n.PRESETS["cpu"]
+    videos = SimpleNamespace(fit=[], val=[], train=[], test=[])
+    found = ablation.run_ablation(
+        o3n.build_model, o3n.ablations(recipe, epochs=1), videos, "small2d", [0],
+        baselines=o3n.baselines(recipe),
+    )  # fmt: skip
+    assert [r.variant for r in found[:3]] == list(o3n.baselines(recipe))
+    assert all(r.pretext_val_acc is None for r in found[:3])
+    assert seen == [18, 18, 3] + [18, 18, 18, 18, 3]  # frames, differences, dynamic image

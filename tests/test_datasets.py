@@ -238,7 +238,7 @@ def test_eval_decodes_each_needed_frame_once(fake_videos):
 
 
 def test_tuple_decodes_each_needed_frame_once(fake_videos):
-    task = O3N(num_elements=6, length=4, step=1)  # six elements from a 10-frame video overlap
+    task = O3N(num_elements=6, length=4, step=1, encoding="frames")  # six elements overlap
     x, _ = TupleDataset([record(10)], task, View(None, 16), train=True)[0]
     assert x.shape == (6, 4, 3, 16, 16)
     assert len(fake_videos) == 1 and len(fake_videos[0]) == len(set(fake_videos[0]))

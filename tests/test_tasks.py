@@ -19,10 +19,11 @@ TASKS = [
     VCOP(clip_len=4, step=2, gap=3, residual=True),
     ShuffleLearn(),
     OPN(),
+    O3N(encoding="frames"),
     O3N(),
-    O3N(residual=True),
+    O3N(encoding="dynamic"),
 ]
-IDS = ["vcop", "vcop-residual", "shuffle_learn", "opn", "o3n", "o3n-residual"]
+IDS = ["vcop", "vcop-residual", "shuffle_learn", "opn", "o3n-frames", "o3n", "o3n-dynamic"]
 
 
 # --------------------------------------------------------------------------- the contract
@@ -195,7 +196,7 @@ def test_opn_merges_an_order_with_its_reverse():
 
 
 def test_o3n_has_exactly_one_shuffled_element_at_the_label():
-    task = O3N(num_elements=6, length=6, step=2)
+    task = O3N(num_elements=6, length=6, step=2, encoding="frames")
     rng = np.random.default_rng(0)
     positions = []
     for _ in range(300):
@@ -207,8 +208,8 @@ def test_o3n_has_exactly_one_shuffled_element_at_the_label():
     assert np.bincount(positions, minlength=6).min() > 25  # 50 expected at each position
 
 
-def test_o3n_residual_elements_read_one_more_frame():
-    task = O3N(num_elements=4, length=3, step=1, residual=True)
+def test_o3n_difference_elements_read_one_more_frame():
+    task = O3N(num_elements=4, length=3, step=1, encoding="differences")
     assert task.element.layout == "stack" and task.element.frames_read == 4
     sample = task.sample(task.min_frames, np.random.default_rng(3))
     assert all(sorted(e) == [0, 1, 2, 3] for e in sample.elements)

@@ -247,13 +247,36 @@ def residual(clip: torch.Tensor) -> torch.Tensor:
     return frame_differences(clip).permute(1, 0, 2, 3).contiguous()
 
 
+def rank_pool_weights(length: int) -> torch.Tensor:
+    """Approximate rank pooling's frame weights (Bilen et al., CVPR 2016), frame t = 1..T:
+    alpha_t = 2 (T - t + 1) - (T + 1) (H_T - H_{t-1}), H_t the t-th harmonic number (H_0 = 0).
+
+    They sum to zero: a still video gives a blank image, and later frames weigh more than
+    earlier ones, so the image records the direction things moved in.
+    """
+    harmonic = torch.cat([torch.zeros(1), torch.cumsum(1.0 / torch.arange(1, length + 1), 0)])
+    t = torch.arange(1, length + 1, dtype=torch.float32)
+    return 2 * (length - t + 1) - (length + 1) * (harmonic[length] - harmonic[t.long() - 1])
+
+
+def dynamic_image(frames: torch.Tensor) -> torch.Tensor:
+    """(..., T, C, H, W) floats -> (..., C, H, W): the rank-pooling weighted sum of the frames,
+    scaled per image so that its largest magnitude is 1 (values in [-1, 1]). An image whose
+    peak is under 1/1000 of the largest possible one (a still element) stays near 0."""
+    weights = rank_pool_weights(frames.shape[-4]).to(frames)
+    image = (frames * weights[:, None, None, None]).sum(-4)
+    peak = image.abs().amax(dim=(-3, -2, -1), keepdim=True)
+    return image / peak.clamp_min(1e-3 * float(weights.abs().sum()))
+
+
 def prepare(x: torch.Tensor, element) -> torch.Tensor:
     """The input step, on the device: uint8 elements (..., T, C, H, W) -> the encoder's floats.
 
     Pixels go to [-1, 1] (mean = std = 0.5), or, with ``element.residual``, differences of
     consecutive frames are taken (values in [-1, 1], one frame fewer). Layout "clip" gives a 3D
     encoder (..., C, T, H, W); layout "stack" gives a 2D encoder (..., T * C, H, W); layout
-    "frames" keeps (..., T, C, H, W) for a 2D encoder to take frame by frame.
+    "frames" keeps (..., T, C, H, W) for a 2D encoder to take frame by frame; layout "dynamic"
+    gives one image (..., C, H, W) per element (`dynamic_image`).
     The training loop and the evaluation both call this, through ``ElementEncoder``.
     """
     if x.dtype != torch.uint8 or x.ndim < 4:
@@ -267,4 +290,6 @@ def prepare(x: torch.Tensor, element) -> torch.Tensor:
         return x.transpose(-4, -3).contiguous()
     if element.layout == "frames":
         return x
+    if element.layout == "dynamic":
+        return dynamic_image(x)
     return x.flatten(-4, -3)

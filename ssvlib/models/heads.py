@@ -195,20 +195,29 @@ class SumOfDifferencesHead(nn.Module):
     d_i = sum_j (f_i - f_j) = N f_i - sum_j f_j (each pair's difference, seen from both ends),
     and concatenate d_1 ... d_N in order (N * D) -> dropout -> Linear to num_classes.
     What is common to all elements cancels; what sets one element apart stays at its position.
+    With ``element_fc`` widths, each element's features first go through `ElementFC` (shared
+    weights), as in `ConcatHead`, so that the two fusions can be compared on equal terms.
     """
 
     def __init__(
-        self, feature_dim: int, num_elements: int, num_classes: int, dropout: float = 0.5
+        self,
+        feature_dim: int,
+        num_elements: int,
+        num_classes: int,
+        dropout: float = 0.5,
+        element_fc: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         _check_sizes("SumOfDifferencesHead", feature_dim, num_elements, num_classes, least=2)
         self.feature_dim = feature_dim
         self.num_elements = num_elements
         self.num_classes = num_classes
+        self.element_fc = ElementFC(feature_dim, tuple(element_fc), dropout)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(num_elements * feature_dim, num_classes)
+        self.classifier = nn.Linear(num_elements * self.element_fc.out_dim, num_classes)
 
     def forward(self, feats: Tensor) -> Tensor:
         """(B, N, D) features -> (B, num_classes) logits."""
         check_features(feats, self.num_elements, self.feature_dim, "SumOfDifferencesHead")
-        return self.classifier(self.dropout(sum_of_differences(feats).flatten(1)))
+        fused = sum_of_differences(self.element_fc(feats)).flatten(1)
+        return self.classifier(self.dropout(fused))

@@ -28,7 +28,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-LAYOUTS = ("clip", "stack", "frames")
+LAYOUTS = ("clip", "stack", "frames", "dynamic")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,9 @@ class Element:
     frames are stacked along the channels, (T * C, H, W), a 2D CNN's input; a single frame is a
     stack of one (Shuffle and Learn, OPN). layout "frames": a 2D CNN encodes each of the T frames
     on its own and the T features are concatenated in order (how this book evaluates frame
-    encoders on the built-in data, whose classes a single frame cannot tell apart).
+    encoders on the built-in data, whose classes a single frame cannot tell apart). layout
+    "dynamic": the T frames are summed into one image with approximate rank pooling's weights
+    (O3N's "dynamic image"), (C, H, W), a 2D CNN's input.
     residual=True feeds differences of consecutive frames (O3N's "stack of differences"): one
     more frame is read than the encoder sees.
     """
@@ -57,6 +59,11 @@ class Element:
                 raise ValueError(f"Element.{name}={value!r}: must be an integer >= 1")
         if self.layout not in LAYOUTS:
             raise ValueError(f"Element.layout={self.layout!r}: choose one of {LAYOUTS}")
+        if self.layout == "dynamic" and (self.residual or self.length < 2):
+            raise ValueError(
+                "a dynamic image sums raw frames: use residual=False and length >= 2, got "
+                f"residual={self.residual}, length={self.length}"
+            )
 
     @property
     def frames_read(self) -> int:
