@@ -42,14 +42,30 @@ class Recipe:
         """`net` behind the input step of the task's element, as the pretext trains it."""
         return ElementEncoder(net, self.task.element, self.grid)
 
-    def tuple_model(self, net: nn.Module, head: type[nn.Module]) -> TupleModel:
+    def tuple_model(
+        self, net: nn.Module, head: type[nn.Module] | dict[str, type[nn.Module]]
+    ) -> TupleModel:
         """The pretext network: `net` shared by every element, fused by a `head` built from the
-        encoder's feature size, the task's element and class counts, and `self.head`."""
+        encoder's feature size, the task's element and class counts, and `self.head`.
+
+        `head` is a head class, or a paper's fusions by name: then ``self.head["fusion"]``
+        picks one (default: the first).
+        """
+        settings = dict(self.head)
+        if isinstance(head, dict):
+            name = settings.pop("fusion", next(iter(head)))
+            check_choice("fusion", name, tuple(head))
+            head = head[name]
         encoder = self.encoder(net)
         fusion = head(
-            encoder.feature_dim, self.task.num_elements, self.task.num_classes, **self.head
+            encoder.feature_dim, self.task.num_elements, self.task.num_classes, **settings
         )
         return TupleModel(encoder, fusion)
+
+    def with_fusion(self, fusion: str, fusions: dict[str, type[nn.Module]]) -> Recipe:
+        """This recipe with the head named `fusion`, one of a paper's `fusions`."""
+        check_choice("fusion", fusion, tuple(fusions))
+        return dataclasses.replace(self, head={**self.head, "fusion": fusion})
 
     def eval_encoder(self, net: nn.Module) -> ElementEncoder:
         """`net` ready for evaluation: behind the input step of the evaluation element.
@@ -78,6 +94,12 @@ class Recipe:
             return self
         downstream = dataclasses.replace(self.downstream, clips_per_video=FRAMES_PER_VIDEO)
         return dataclasses.replace(self, eval_element=None, downstream=downstream)
+
+    def with_epochs(self, epochs: int, name: str = "epochs") -> Recipe:
+        """This recipe with `epochs` pretext epochs; `name` is the parameter named in the error."""
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"{name}={epochs!r} must be a positive integer")
+        return dataclasses.replace(self, pretext=dataclasses.replace(self.pretext, epochs=epochs))
 
     def smoke(self) -> Recipe:
         """The same recipe shrunk to seconds (SSV_SMOKE=1): one epoch each, two clips per video."""

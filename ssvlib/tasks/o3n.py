@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from ..config import check_choice
 from ..data.datasets import View
 from ..evaluate import Downstream
 from ..models.heads import ConcatHead, SumOfDifferencesHead
@@ -100,10 +99,7 @@ FUSIONS: dict[str, type[nn.Module]] = {
 def build_model(net: nn.Module, recipe: Recipe) -> TupleModel:
     """The O3N network: one 2D encoder for every element (weight-shared branches), fc6 per
     branch, fused by `recipe.head["fusion"]`, then the (N+1)-way classifier."""
-    head = dict(recipe.head)
-    fusion = head.pop("fusion", "sum_of_differences")
-    check_choice("fusion", fusion, tuple(FUSIONS))
-    return dataclasses.replace(recipe, head=head).tuple_model(net, FUSIONS[fusion])
+    return recipe.tuple_model(net, FUSIONS)
 
 
 def with_switches(
@@ -116,8 +112,7 @@ def with_switches(
     """`recipe` with the element encoding, the fusion or the number of elements set where given
     (None keeps the recipe's)."""
     if fusion is not None:
-        check_choice("fusion", fusion, tuple(FUSIONS))
-        recipe = dataclasses.replace(recipe, head={**recipe.head, "fusion": fusion})
+        recipe = recipe.with_fusion(fusion, FUSIONS)
     changes = {
         k: v for k, v in (("encoding", encoding), ("num_elements", num_elements)) if v is not None
     }
@@ -130,9 +125,7 @@ def with_switches(
 def ablations(recipe: Recipe, epochs: int) -> dict[str, Recipe]:
     """Encoding x fusion, each trained `epochs` epochs: frames and differences with both fusions,
     the dynamic image with `recipe`'s fusion."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"ablation_epochs={epochs!r} must be a positive integer")
-    base = dataclasses.replace(recipe, pretext=dataclasses.replace(recipe.pretext, epochs=epochs))
+    base = recipe.with_epochs(epochs, name="ablation_epochs")
     variants = {}
     for encoding in ("frames", "differences"):
         for fusion in FUSIONS:
@@ -164,14 +157,16 @@ PRESETS: dict[str, Recipe] = {
     # Minutes on a laptop CPU with the built-in dataset, all ours (there is no official code):
     # 6 elements of 6 differences of frames 2 apart (13 frames each), Small2D on 56x56 crops of
     # 64x80 frames, its map pooled to 2x2 cells, fc6 of 128 per branch, the sum of differences.
-    # The encoder is evaluated on its own elements: 5 per video, features averaged.
+    # The encoder is evaluated on its own elements: 8 per video, features averaged. On seed 0
+    # the pretext passed 95% within 15 epochs, hence 20 (a shuffled element's motion is uneven,
+    # which gives it away: see the chapter).
     "cpu": Recipe(
         task=O3N(num_elements=6, length=6, step=2, encoding="differences"),
         view=View(size=64, crop=56),
         grid=2,
         head={"fusion": "sum_of_differences", "element_fc": (128,), "dropout": 0.5},
         pretext=Pretext(
-            epochs=40,
+            epochs=20,
             batch_size=32,
             optim=cpu_adamw(warmup_epochs=1),
             val_samples_per_video=8,
@@ -180,7 +175,7 @@ PRESETS: dict[str, Recipe] = {
         downstream=Downstream(
             epochs=15,
             batch_size=16,
-            clips_per_video=5,
+            clips_per_video=8,
             hidden=256,
             retrieval_pool=(2, 2),
             optim=cpu_adamw(),

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from ..config import check_choice
 from ..data.datasets import View
 from ..data.motion import window_start
 from ..models.heads import ConcatHead, PairwiseHead
@@ -84,10 +83,7 @@ one fc7 on the concatenation of all four (the paper's baseline)."""
 def build_model(net: nn.Module, recipe: Recipe) -> TupleModel:
     """The OPN network: one frame encoder, fc6 per frame, fused by `recipe.head["fusion"]`
     (pairwise fc7 by default), a 12-way fc8."""
-    head = dict(recipe.head)
-    fusion = head.pop("fusion", "pairwise")
-    check_choice("fusion", fusion, tuple(FUSIONS))
-    return dataclasses.replace(recipe, head=head).tuple_model(net, FUSIONS[fusion])
+    return recipe.tuple_model(net, FUSIONS)
 
 
 def with_switches(
@@ -105,8 +101,7 @@ def with_switches(
         if value is not None and not isinstance(value, bool):
             raise ValueError(f"{name}={value!r} must be True, False or None (the preset's)")
     if fusion is not None:
-        check_choice("fusion", fusion, tuple(FUSIONS))
-        recipe = dataclasses.replace(recipe, head={**recipe.head, "fusion": fusion})
+        recipe = recipe.with_fusion(fusion, FUSIONS)
     if channel_split is not None:
         view = dataclasses.replace(recipe.view, channel_split=channel_split)
         recipe = dataclasses.replace(recipe, view=view)
@@ -119,9 +114,7 @@ def with_switches(
 
 def ablations(recipe: Recipe, epochs: int) -> dict[str, Recipe]:
     """The chapter's ablations: each changes one of OPN's choices, all train `epochs` epochs."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"ablation_epochs={epochs!r} must be a positive integer")
-    base = dataclasses.replace(recipe, pretext=dataclasses.replace(recipe.pretext, epochs=epochs))
+    base = recipe.with_epochs(epochs, name="ablation_epochs")
     base = with_switches(base, channel_split=True, fusion="pairwise", motion_aware=True)
     batch_norm = bool(base.head.get("hidden_bn", False))
     return {

@@ -143,9 +143,7 @@ def with_negative_fraction(recipe: Recipe, fraction: float) -> Recipe:
 
 def ablations(recipe: Recipe, epochs: int) -> dict[str, Recipe]:
     """The chapter's ablations: each changes one choice of `recipe`, all train `epochs` epochs."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"ablation_epochs={epochs!r} must be a positive integer")
-    base = dataclasses.replace(recipe, pretext=dataclasses.replace(recipe.pretext, epochs=epochs))
+    base = recipe.with_epochs(epochs, name="ablation_epochs")
 
     def task(**changes) -> Recipe:
         return dataclasses.replace(base, task=dataclasses.replace(base.task, **changes))
