@@ -501,3 +501,56 @@ def confusion(labels: np.ndarray, predictions: np.ndarray, names: Sequence[str],
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def odd_one_out(frames: np.ndarray, elements: Sequence[Sequence[int]], odd: int, title: str = ""):
+    """An O3N question: one row per element (its frames, numbered), the odd one framed red."""
+    cols = max(len(e) for e in elements)
+    fig, axes = plt.subplots(
+        len(elements), cols, figsize=(1.1 * cols, 1.1 * len(elements) + 0.4), squeeze=False
+    )
+    for row, element in enumerate(elements):
+        color = "tab:red" if row == odd else None
+        tuple_row(
+            axes[row][: len(element)],
+            [frames[t] for t in element],
+            [str(t) for t in element],
+            [color] * len(element),
+        )
+        for ax in axes[row][len(element) :]:
+            ax.axis("off")
+        label = "odd" if row == odd else f"#{row}"
+        axes[row, 0].set_ylabel(label, rotation=0, ha="right", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def element_encodings(frames: torch.Tensor, encodings: dict[str, object]):
+    """One element's frames, uint8 (T, C, H, W), as each encoding gives them to the encoder.
+
+    `encodings` maps a name to an Element; one row per encoding: the stacked frames (or
+    differences, grey = 0, amplified x2) image by image, or the one dynamic image.
+    """
+    from .data.transforms import prepare
+
+    rows = {}
+    for name, element in encodings.items():
+        x = prepare(frames[: element.frames_read][None], element)[0]
+        if element.layout == "dynamic":
+            images = [x]
+        else:
+            images = list(x.unflatten(0, (-1, 3)))
+        scale = 1.0 if element.residual else 0.5
+        rows[name] = [(im.permute(1, 2, 0).numpy() * scale + 0.5).clip(0, 1) for im in images]
+    cols = max(len(r) for r in rows.values())
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols, 1.4 * len(rows)), squeeze=False)
+    for ax_row, (name, images) in zip(axes, rows.items(), strict=True):
+        for k, ax in enumerate(ax_row):
+            if k < len(images):
+                _show(ax, images[k])
+            else:
+                ax.axis("off")
+        ax_row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -44,6 +44,7 @@ def test_smoke_book_builds_without_warnings(tmp_path):
         "notebooks/00_data_and_sampling.html",
         "notebooks/01_shuffle_and_learn.html",
         "notebooks/02_opn.html",
+        "notebooks/03_o3n.html",
         "notebooks/04_vcop.html",
     ):
         assert (html / page).is_file(), f"{page} was not built"

@@ -88,3 +88,12 @@ def test_paper_preset_trains_one_step(ucf_sized_video):
     batch = torch.stack([x, other[0]])  # batch norm needs two questions
     assert model(batch).shape == (2, 6)
     train_one_step(model, batch, torch.tensor([label, other[1]]), recipe.pretext.optim)
+
+
+def test_the_uneven_motion_rule_finds_a_shuffled_element_of_a_steady_motion():
+    frames = torch.zeros(6, 3, 8, 24, dtype=torch.uint8)
+    for t in range(6):
+        frames[t, :, :, t : t + 10] = 255  # a wide bar moving right, a pixel a frame
+    question = torch.stack([frames] * 4)
+    question[2] = frames[[0, 3, 1, 5, 2, 4]]  # the odd one: same frames, shuffled
+    assert o3n.uneven_motion_guess(question) == 2

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from torch import nn
 
 from ..data.datasets import View
@@ -198,3 +199,15 @@ PRESETS: dict[str, Recipe] = {
         downstream=TSN_RGB_FINETUNE,
     ),
 }
+
+
+def uneven_motion_guess(x: torch.Tensor) -> int:
+    """A guess at the odd element that learns nothing: the element whose frame-to-frame change
+    is most uneven. `x`: one question as `TupleDataset` yields it, uint8 (N, T, C, H, W).
+
+    A shuffled sub-sequence jumps back and forth, an ordered one moves smoothly: how often this
+    rule is right measures how much of the pretext a low-level cue gives away.
+    """
+    frames = x.float() / 255
+    change = (frames[:, 1:] - frames[:, :-1]).abs().mean(dim=(2, 3, 4))  # (N, T - 1)
+    return int(change.std(dim=1).argmax())
