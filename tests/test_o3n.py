@@ -50,6 +50,7 @@ def test_both_fusions_answer_which_element_is_odd(fusion, head):
     channels = recipe.task.element.channels
     model = o3n.build_model(Small2D(in_channels=channels), recipe)
     assert isinstance(model.head, head)
+    assert model.head.dropout.p == 0.5  # both fusions drop alike before the classifier
     x = torch.randint(0, 255, (2, 6, 7, 3, 32, 32), dtype=torch.uint8)
     assert model(x).shape == (2, 6)
 

@@ -138,7 +138,9 @@ class ConcatHead(nn.Module):
     With ``element_fc`` widths, each element's features first go through `ElementFC` (shared
     weights). The N vectors are then concatenated in order; with ``hidden`` set, a
     Linear(N * D, hidden) (+ batch norm with ``hidden_bn``) + ReLU comes next; then dropout
-    and a Linear to num_classes.
+    and a Linear to num_classes. The dropout before the classifier is `classifier_dropout`, or
+    by default `dropout`, except when `element_fc` feeds the classifier directly (its layers
+    already dropped units: Shuffle and Learn's fc8 reads fc7).
     Shuffle and Learn: element_fc=(4096, 4096) (fc6, fc7), their three outputs concatenated
     straight into a 2-way classifier (hidden=None).
     """
@@ -152,6 +154,7 @@ class ConcatHead(nn.Module):
         dropout: float = 0.5,
         element_fc: tuple[int, ...] = (),
         hidden_bn: bool = False,
+        classifier_dropout: float | None = None,
     ) -> None:
         super().__init__()
         _check_sizes("ConcatHead", feature_dim, num_elements, num_classes, least=1)
@@ -167,7 +170,9 @@ class ConcatHead(nn.Module):
             layers.append(nn.ReLU(inplace=True))
             width = hidden
         self.hidden = nn.Sequential(*layers)
-        self.dropout = nn.Dropout(dropout if hidden is not None or not element_fc else 0.0)
+        if classifier_dropout is None:
+            classifier_dropout = dropout if hidden is not None or not element_fc else 0.0
+        self.dropout = nn.Dropout(classifier_dropout)
         self.classifier = nn.Linear(width, num_classes)
 
     def forward(self, feats: Tensor) -> Tensor:
@@ -196,7 +201,8 @@ class SumOfDifferencesHead(nn.Module):
     and concatenate d_1 ... d_N in order (N * D) -> dropout -> Linear to num_classes.
     What is common to all elements cancels; what sets one element apart stays at its position.
     With ``element_fc`` widths, each element's features first go through `ElementFC` (shared
-    weights), as in `ConcatHead`, so that the two fusions can be compared on equal terms.
+    weights), as in `ConcatHead`, so that both fusions read the same per-element features;
+    `classifier_dropout` (default: `dropout`) is the dropout before the classifier.
     """
 
     def __init__(
@@ -206,6 +212,7 @@ class SumOfDifferencesHead(nn.Module):
         num_classes: int,
         dropout: float = 0.5,
         element_fc: tuple[int, ...] = (),
+        classifier_dropout: float | None = None,
     ) -> None:
         super().__init__()
         _check_sizes("SumOfDifferencesHead", feature_dim, num_elements, num_classes, least=2)
@@ -213,7 +220,7 @@ class SumOfDifferencesHead(nn.Module):
         self.num_elements = num_elements
         self.num_classes = num_classes
         self.element_fc = ElementFC(feature_dim, tuple(element_fc), dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout if classifier_dropout is None else classifier_dropout)
         self.classifier = nn.Linear(num_elements * self.element_fc.out_dim, num_classes)
 
     def forward(self, feats: Tensor) -> Tensor:

@@ -165,7 +165,12 @@ PRESETS: dict[str, Recipe] = {
         task=O3N(num_elements=6, length=6, step=2, encoding="differences"),
         view=View(size=64, crop=56),
         grid=2,
-        head={"fusion": "sum_of_differences", "element_fc": (128,), "dropout": 0.5},
+        head={
+            "fusion": "sum_of_differences",
+            "element_fc": (128,),
+            "dropout": 0.5,
+            "classifier_dropout": 0.5,  # both fusions drop half before the classifier
+        },
         pretext=Pretext(
             epochs=20,
             batch_size=32,
@@ -194,7 +199,12 @@ PRESETS: dict[str, Recipe] = {
         task=O3N(num_elements=6, length=6, step=2, encoding="differences"),
         view=View(size=(256, 340), crop=227),
         grid=6,
-        head={"fusion": "sum_of_differences", "element_fc": (4096,), "dropout": 0.5},
+        head={
+            "fusion": "sum_of_differences",
+            "element_fc": (4096,),
+            "dropout": 0.5,
+            "classifier_dropout": 0.5,
+        },
         pretext=Pretext(epochs=120, batch_size=64, optim=caffe_sgd(0.01, milestones=(80, 100))),
         downstream=TSN_RGB_FINETUNE,
     ),
