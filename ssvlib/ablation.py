@@ -19,7 +19,6 @@ from torch import nn
 from .config import seed_everything
 from .data.videos import Videos
 from .evaluate import frozen_eval
-from .models.encoders import build_encoder
 from .pretrain import pretrain
 from .recipe import Recipe
 
@@ -82,11 +81,11 @@ def run_ablation(
         run = dict(seed=seed, device=device, num_workers=num_workers, progress=progress)
         for name, recipe in baselines.items():
             seed_everything(seed)  # every variant of a seed starts from these weights
-            net = _encoder(backbone, recipe)
+            net = recipe.new_encoder(backbone)
             rows.append(_probe(name, net, recipe, videos, None, None, run))
         for name, recipe in variants.items():
             seed_everything(seed)
-            net = _encoder(backbone, recipe)
+            net = recipe.new_encoder(backbone)
             model = build_model(net, recipe)
             history = pretrain(
                 model, recipe.task, videos.fit, videos.val, recipe.view, recipe.pretext,
@@ -95,12 +94,6 @@ def run_ablation(
             chance = 1 / recipe.task.num_classes
             rows.append(_probe(name, net, recipe, videos, history.best["val_acc"], chance, run))
     return rows
-
-
-def _encoder(backbone: str, recipe: Recipe) -> nn.Module:
-    """A fresh `backbone` for the input `recipe`'s elements (3 channels, or a stack's)."""
-    channels = recipe.task.element.channels
-    return build_encoder(backbone, **({} if channels == 3 else {"in_channels": channels}))
 
 
 def _probe(name, net, recipe, videos, pretext_acc, chance, run) -> AblationRow:

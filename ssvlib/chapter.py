@@ -14,15 +14,18 @@ What lies between (the sampler, the head, the pictures) is the chapter's own::
 
 from __future__ import annotations
 
+import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
-from . import config, plots, results
+from . import ablation, config, plots, results
 from .data.videos import Videos, open_videos
 from .evaluate import compare_starts, label_fractions
+from .models.encoders import count_parameters
 from .recipe import Recipe, select
 
 
@@ -97,6 +100,51 @@ class Chapter:
         self.recipe = recipe
         self.parameters.update(parameters)
         return recipe
+
+    def model(self, build_model: Callable[[nn.Module, Recipe], nn.Module]):
+        """The paper's pretext network on a fresh encoder seeded by the chapter's seed, and a
+        copy of the encoder's initial weights (the random-init baseline starts from them).
+
+        Prints the sizes and the head. Returns (model, initial encoder).
+        """
+        config.seed_everything(self.seed)
+        net = self.recipe.new_encoder(self.backbone)
+        initial = copy.deepcopy(net)
+        model = build_model(net, self.recipe)
+        channels = self.recipe.task.element.channels
+        inputs = "" if channels == 3 else f" on {channels} input channels"
+        print(
+            f"{self.backbone}{inputs}: {count_parameters(net):,} parameters; "
+            f"with the head: {count_parameters(model):,}"
+        )
+        print(model.head)
+        return model, initial
+
+    def ablate(
+        self,
+        build_model: Callable[[nn.Module, Recipe], nn.Module],
+        variants: dict[str, Recipe],
+        seeds: tuple[int, ...],
+        title: str,
+        baselines: dict[str, Recipe] | None = None,
+    ) -> list | None:
+        """`ablation.run_ablation` on `seeds`, then its table and plot; nothing without seeds.
+
+        In smoke mode, with no seeds given, the chapter's own seed runs every variant for one
+        epoch, so that the cell is checked.
+        """
+        if config.is_smoke():
+            seeds = seeds or (self.seed,)
+            variants = {name: recipe.smoke() for name, recipe in variants.items()}
+        if not seeds:
+            return None
+        rows = ablation.run_ablation(
+            build_model, variants, self.videos, self.backbone, seeds,
+            device=self.device, num_workers=self.num_workers, baselines=baselines,
+        )  # fmt: skip
+        print(ablation.format_ablation(rows))
+        plots.ablation(rows, title=title)
+        return rows
 
     def compare(
         self, pretrained: nn.Module, initial: nn.Module, name: str

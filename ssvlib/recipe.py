@@ -18,6 +18,7 @@ from .config import check_choice, is_smoke
 from .data.datasets import View
 from .data.videos import DATASETS
 from .evaluate import Downstream
+from .models.encoders import build_encoder
 from .models.tuple_model import ElementEncoder, TupleModel
 from .pretrain import Pretext
 from .tasks.task import Element, Task
@@ -37,6 +38,11 @@ class Recipe:
     eval_view: View | None = None  # how evaluation videos are cut; None: `view`'s own way
     grid: int = 1  # the encoder's map pooled to grid x grid cells (1: global average)
     motion: str | None = None  # the motion curve motion-aware tasks sample by: "diff", "farneback"
+
+    def new_encoder(self, backbone: str) -> nn.Module:
+        """A fresh `backbone` for this recipe's elements: 3 input channels, or a stack's."""
+        channels = self.task.element.channels
+        return build_encoder(backbone, **({} if channels == 3 else {"in_channels": channels}))
 
     def encoder(self, net: nn.Module) -> ElementEncoder:
         """`net` behind the input step of the task's element, as the pretext trains it."""

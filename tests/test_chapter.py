@@ -62,3 +62,21 @@ def test_the_results_file_records_the_run_and_the_chapters_own_parameters(opened
     assert parameters["batch_size"] == opn.PRESETS["cpu"].pretext.batch_size
     assert parameters["smoke"] is False
     assert dataclasses.asdict(chapter.recipe.view)["channel_split"] is False
+
+
+def test_the_model_and_its_random_init_start_from_the_same_seeded_weights(opened, capsys):
+    import torch
+
+    from ssvlib.tasks import o3n
+
+    chapter = Chapter.open("03_o3n", "o3n", o3n.PRESETS, ENCODERS_2D, **PARAMETERS)
+    model, initial = chapter.model(o3n.build_model)
+    again, _ = chapter.model(o3n.build_model)
+    weights = model.encoder.net.state_dict()
+    assert initial is not model.encoder.net and initial.in_channels == 18
+    for key, value in initial.state_dict().items():
+        assert torch.equal(value, weights[key]) and torch.equal(
+            value, again.encoder.net.state_dict()[key]
+        )
+    assert "small2d on 18 input channels" in capsys.readouterr().out
+    assert chapter.ablate(o3n.build_model, {}, (), "no seeds: nothing runs") is None
