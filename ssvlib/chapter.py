@@ -1,7 +1,8 @@
 """The frame every paper chapter shares, around what is the paper's own.
 
 A chapter's parameters cell names the run. `Chapter.open` checks those values, picks the preset
-and opens the videos; `Chapter.compare` scores the pretrained encoder against the same encoder at
+and opens the videos: the pretext trains on `dataset`, and evaluation runs on `downstream` (the
+same dataset unless named: the papers pretrain on UCF-101 and evaluate on HMDB-51 too); `Chapter.compare` scores the pretrained encoder against the same encoder at
 its random initialisation with the shared protocol (linear probe, retrieval, fine-tuning with all
 labels and with a fraction) and shows the comparison; `Chapter.save` writes the results file.
 What lies between (the sampler, the head, the pictures) is the chapter's own::
@@ -15,6 +16,7 @@ What lies between (the sampler, the head, the pictures) is the chapter's own::
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from torch import nn
 
-from . import ablation, config, plots, results
+from . import ablation, config, plots, reported, results
 from .data.videos import Videos, open_videos
 from .evaluate import compare_starts, label_fractions
 from .models.encoders import count_parameters
@@ -36,7 +38,8 @@ class Chapter:
     notebook: str
     paper: str
     recipe: Recipe
-    videos: Videos
+    videos: Videos  # pretext training
+    eval_videos: Videos  # evaluation: `videos`, or the downstream dataset's
     backbone: str
     device: object  # torch.device
     seed: int
@@ -64,29 +67,44 @@ class Chapter:
         batch_size: int | None,
         num_workers: int | None,
         label_fraction: float,
+        downstream: str | None = None,
+        downstream_root: str | None = None,
+        strict: bool = False,
     ) -> Chapter:
         """Check the parameters cell's values, pick the preset and open the videos.
 
         Bad values fail here, before any training, with the valid choices in the message. In
         smoke mode (SSV_SMOKE=1) every 8th video is kept, so that every cell runs in seconds.
+        `strict` makes an unreadable video stop the run instead of being skipped (SSV_STRICT=1).
         """
         started = time.perf_counter()
         config.check_choice("backbone", backbone, backbones)
-        recipe = select(presets, preset, dataset=dataset, epochs=epochs, batch_size=batch_size)
+        evaluated_on = downstream or dataset
+        recipe = select(presets, preset, dataset=evaluated_on, epochs=epochs, batch_size=batch_size)
         fractions = label_fractions(label_fraction)
         dev = config.resolve_device(device)
+        if strict:
+            os.environ["SSV_STRICT"] = "1"  # loader processes read it too
         videos = open_videos(dataset, data_root, split)
+        eval_videos = videos
+        if evaluated_on != dataset or downstream_root not in (None, data_root):
+            eval_videos = open_videos(evaluated_on, downstream_root, split)
         if config.is_smoke():  # a few videos, so that every cell runs in seconds
+            same = eval_videos is videos
             videos = videos.every(8)
+            eval_videos = videos if same else eval_videos.every(8)
         parameters = dict(
             dataset=dataset, data_root=data_root, split=split, backbone=backbone, preset=preset,
             device=device, seed=seed, num_workers=num_workers, label_fraction=label_fraction,
+            downstream=evaluated_on, downstream_root=downstream_root, strict=strict,
         )  # fmt: skip
         chapter = cls(
-            notebook, paper, recipe, videos, backbone, dev, seed, num_workers, fractions,
-            parameters, started,
+            notebook, paper, recipe, videos, eval_videos, backbone, dev, seed, num_workers,
+            fractions, parameters, started,
         )  # fmt: skip
         print(f"device {dev}; preset {preset}{' (smoke)' if config.is_smoke() else ''}")
+        if eval_videos is not videos:
+            print(f"evaluated on {eval_videos.describe()}")
         return chapter
 
     @property
@@ -155,14 +173,18 @@ class Chapter:
         starts = {"pretrained": pretrained, "random_init": initial}
         encoders = {key: self.recipe.eval_encoder(net) for key, net in starts.items()}
         frozen, tuned = compare_starts(
-            encoders, self.videos, self.recipe.evaluation_view, self.recipe.downstream,
+            encoders, self.eval_videos, self.recipe.evaluation_view, self.recipe.downstream,
             self.fractions, **self.run,
         )  # fmt: skip
         metrics = results.collect_metrics(frozen, tuned)
         rows = results.comparison_rows(metrics)
         supervised = results.supervised_reference(metrics)
-        chance = 1 / self.videos.num_classes
+        chance = 1 / self.eval_videos.num_classes
+        print(f"evaluated on {self.eval_videos.dataset} split {self.eval_videos.split}")
         print(results.format_comparison(rows, chance, supervised, paper=name))
+        paper_line = reported.reported_line(self.paper, self.eval_videos.dataset)
+        if paper_line:
+            print(paper_line)
         plots.compare_inits(rows, chance, supervised, names=(f"{name}-pretrained", "random init"))
         return frozen, tuned, metrics
 
@@ -179,6 +201,7 @@ class Chapter:
             notebook=self.notebook,
             paper=self.paper,
             videos=self.videos,
+            eval_videos=self.eval_videos,
             backbone=self.backbone,
             parameters=parameters,
             seed=self.seed,

@@ -7,6 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+ROOT_HELP = (
+    "data root: UCF-101/ and ucfTrainTestlist/ (UCF-101), or videos/ and "
+    "testTrainMulti_7030_splits/ (HMDB-51)"
+)
+
 
 def _synth(args: argparse.Namespace) -> int:
     """ssv data synth ROOT: write the built-in dataset in UCF-101's layout."""
@@ -19,11 +24,13 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     """ssv data check ROOT: one JSON object; non-zero exit when a video is missing or unreadable."""
-    from .data.ucf101 import UCF101Error, check_root
+    from .data.hmdb51 import HMDB51Error
+    from .data.ucf101 import UCF101Error
+    from .data.videos import check_root
 
     try:
-        report = check_root(args.root, split=args.split, backend=args.backend)
-    except UCF101Error as err:
+        report = check_root(args.root, args.dataset, split=args.split, backend=args.backend)
+    except (UCF101Error, HMDB51Error) as err:
         print(f"ssv data check: {err}", file=sys.stderr)
         return 2
     print(json.dumps(report))
@@ -31,10 +38,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    """ssv data download ROOT: fetch and extract UCF-101 (resumable)."""
-    from .data.download import download_ucf101
+    """ssv data download ROOT: fetch and extract UCF-101 or HMDB-51 (resumable)."""
+    from .data.download import download_hmdb51, download_ucf101
 
-    root = download_ucf101(Path(args.root), videos=not args.splits_only)
+    download = download_hmdb51 if args.dataset == "hmdb51" else download_ucf101
+    root = download(Path(args.root), videos=not args.splits_only)
     print(json.dumps({"root": str(root)}))
     return 0
 
@@ -63,13 +71,17 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("root", help="folder to write (it will hold UCF-101/ and ucfTrainTestlist/)")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(run=_synth)
-    check = data.add_parser("check", help="validate a UCF-101 root before a long run")
-    check.add_argument("root", help="folder holding UCF-101/ and ucfTrainTestlist/")
+    check = data.add_parser("check", help="validate a UCF-101 or HMDB-51 root before a long run")
+    check.add_argument("root", help=ROOT_HELP)
+    check.add_argument("--dataset", default="ucf101", choices=("ucf101", "hmdb51"))
     check.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
     check.add_argument("--backend", default="auto", choices=("auto", "decord", "pyav"))
     check.set_defaults(run=_check)
-    download = data.add_parser("download", help="download and extract UCF-101 (about 6.5 GB)")
-    download.add_argument("root", help="folder to hold UCF-101/ and ucfTrainTestlist/")
+    download = data.add_parser(
+        "download", help="download and extract UCF-101 (about 6.5 GB) or HMDB-51 (about 2 GB)"
+    )
+    download.add_argument("root", help=ROOT_HELP)
+    download.add_argument("--dataset", default="ucf101", choices=("ucf101", "hmdb51"))
     download.add_argument("--splits-only", action="store_true", help="only the split files")
     download.set_defaults(run=_download)
 

@@ -14,6 +14,11 @@ def is_smoke() -> bool:
     return os.environ.get("SSV_SMOKE", "").strip() not in ("", "0")
 
 
+def is_strict() -> bool:
+    """True when SSV_STRICT is set to anything but '' or '0': an unreadable video stops a run."""
+    return os.environ.get("SSV_STRICT", "").strip() not in ("", "0")
+
+
 def cache_dir() -> Path:
     """Folder for generated data and caches: $SSV_CACHE, else ~/.cache/ssvlib."""
     root = os.environ.get("SSV_CACHE") or Path.home() / ".cache" / "ssvlib"

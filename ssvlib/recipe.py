@@ -24,6 +24,8 @@ from .pretrain import Pretext
 from .tasks.task import Element, Task
 from .train import Optim
 
+REAL_VIDEO = ("ucf101", "hmdb51")  # evaluated with the papers' own protocols
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -89,14 +91,15 @@ class Recipe:
         return self.eval_view or self.view.for_videos()
 
     def for_dataset(self, dataset: str) -> Recipe:
-        """The recipe as evaluated on `dataset`: on UCF-101, frame encoders use the papers' protocol.
+        """The recipe as evaluated on `dataset`: on real video (UCF-101, HMDB-51), frame encoders
+        use the papers' protocol.
 
         Shuffle and Learn and OPN classify single frames, FRAMES_PER_VIDEO of them spread over
         each test video, and average the predictions; on the built-in data, whose classes a
         single frame cannot tell apart, the preset's `eval_element` stands in.
         """
         single_frame = self.task.element.layout == "stack" and self.task.element.length == 1
-        if dataset != "ucf101" or not single_frame:
+        if dataset not in REAL_VIDEO or not single_frame:
             return self
         downstream = dataclasses.replace(self.downstream, clips_per_video=FRAMES_PER_VIDEO)
         return dataclasses.replace(self, eval_element=None, downstream=downstream)

@@ -337,13 +337,18 @@ def make_record(
     pretext_history,
     chance: float,
     metrics: dict,
+    eval_videos=None,
 ) -> dict:
-    """A results record for `write_results` from what a paper chapter has at its end."""
+    """A results record for `write_results` from what a paper chapter has at its end.
+
+    `dataset` is where the pretext trained, `downstream` where the metrics were measured
+    (`eval_videos`, by default the same videos)."""
     best = pretext_history.best
     return {
         "notebook": notebook,
         "paper": paper,
         "dataset": videos.dataset,
+        "downstream": (eval_videos or videos).dataset,
         "split": videos.split,
         "backbone": backbone,
         "parameters": parameters,
@@ -352,6 +357,7 @@ def make_record(
         "wall_time_s": round(wall_time_s, 1),
         "pretext": {"train_acc": best["train_acc"], "val_acc": best["val_acc"], "chance": chance},
         "metrics": metrics,
+        "skipped_videos": pretext_history.skipped,
     }
 
 
@@ -390,9 +396,12 @@ def _slug(value) -> str:
 
 
 def _file_stem(record: dict) -> str:
-    """e.g. vcop_r3d_builtin_seed0_20250131T120000"""
+    """e.g. vcop_r3d_builtin_seed0_20250131T120000 (builtin-to-hmdb51 when evaluated elsewhere)"""
     stamp = re.sub(r"[^0-9T]", "", record["created"].split("+")[0])[:15]
-    parts = (record["paper"], record["backbone"], record["dataset"], f"seed{record['seed']}")
+    data = record["dataset"]
+    if record.get("downstream", data) != data:
+        data = f"{data}-to-{record['downstream']}"
+    parts = (record["paper"], record["backbone"], data, f"seed{record['seed']}")
     return "_".join(_slug(p) for p in parts) + f"_{stamp}"
 
 

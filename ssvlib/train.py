@@ -27,6 +27,11 @@ draws its random choices from (seed, epoch, index) with a `set_epoch` method, wh
 before every epoch. This is why loader workers are never persistent: a persistent worker keeps
 the copy of the dataset made at the first epoch and never sees a later `set_epoch`.
 
+Unreadable videos. A training dataset that cannot decode a video gives the sample to the next
+video and names the failed one (`ssvlib.data.datasets`); `collate` gathers those names into the
+batch, `fit` records them per epoch (`skipped`) beside the videos the dataset left out when it was
+built (`History.left_out`), and the closing line lists them.
+
 On a GPU some kernels are not deterministic, so a resumed run is close to, not identical with, an
 uninterrupted one. History entries `samples_per_s` and `seconds` are timings and always differ.
 """
@@ -38,14 +43,15 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from tqdm.auto import tqdm
 
 from . import checkpoint
@@ -168,6 +174,27 @@ def default_num_workers(device: torch.device) -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
+class Skipped(tuple):
+    """The last entry of a sample made in place of unreadable videos: their paths."""
+
+
+class Batch(NamedTuple):
+    """A training batch: inputs, labels, and the videos skipped as unreadable while making it."""
+
+    inputs: Any
+    labels: Any
+    skipped: tuple[str, ...] = ()
+
+
+def collate(samples: Sequence[tuple]) -> Batch | Any:
+    """`default_collate`, except that samples ending in `Skipped` give a `Batch` naming them."""
+    if not any(isinstance(sample[-1], Skipped) for sample in samples):
+        return default_collate(samples)
+    skipped = tuple(name for s in samples if isinstance(s[-1], Skipped) for name in s[-1])
+    inputs, labels = default_collate([tuple(s[:2]) for s in samples])
+    return Batch(inputs, labels, skipped)
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -179,8 +206,9 @@ def make_loader(
 ) -> DataLoader:
     """The loader every chapter uses: shuffled by (seed, epoch) to train, in order otherwise.
 
-    Training drops the last incomplete batch (unless the dataset is smaller than a batch).
-    num_workers=None picks `default_num_workers(device)`; memory is pinned for CUDA.
+    Training drops the last incomplete batch (unless the dataset is smaller than a batch), and
+    names the videos skipped for a batch (`collate`). num_workers=None picks `default_num_workers(device)`;
+    memory is pinned for CUDA.
     """
     device = resolve_device(device)
     workers = default_num_workers(device) if num_workers is None else num_workers
@@ -198,6 +226,7 @@ def make_loader(
         pin_memory=device.type == "cuda",
         worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(seed),
+        collate_fn=collate if train else None,
     )
 
 
@@ -217,6 +246,7 @@ class History:
     best_epoch: int | None = None
     best_val_loss: float | None = None
     monitor: str = "val_loss"
+    left_out: list[str] = field(default_factory=list)  # unreadable when the dataset was built
 
     def series(self, key: str) -> list:
         """One value per epoch, e.g. history.series("val_acc") for a plot."""
@@ -226,6 +256,12 @@ class History:
     def best(self) -> dict:
         """The record of the best epoch (the last epoch when nothing was validated)."""
         return self.epochs[(self.best_epoch or len(self.epochs)) - 1]
+
+    @property
+    def skipped(self) -> list[str]:
+        """Every unreadable video of the run: left out at the start, or skipped in an epoch."""
+        during = [name for r in self.epochs for name in r.get("skipped", [])]
+        return sorted(set(self.left_out + during))
 
     def table(self) -> str:
         """The epochs as a compact text table, one line each."""
@@ -246,6 +282,7 @@ class History:
             "best_epoch": self.best_epoch,
             "best_val_loss": self.best_val_loss,
             "monitor": self.monitor,
+            "left_out": list(self.left_out),
         }
 
     @classmethod
@@ -256,6 +293,7 @@ class History:
             best_epoch=data.get("best_epoch"),
             best_val_loss=data.get("best_val_loss"),
             monitor=data.get("monitor", "val_loss"),
+            left_out=list(data.get("left_out", [])),
         )
 
 
@@ -342,6 +380,7 @@ def fit(
         ckpt = checkpoint.load_last(ckpt_dir / "last.pt", run_config, epochs)
         checkpoint.restore(ckpt, model, optimizer, scheduler, train_loader, val_loader)
         history, start = History.from_dict(ckpt["history"]), ckpt["epoch"]
+    history.left_out = list(getattr(getattr(train_loader, "dataset", None), "unreadable", []))
 
     steps = _epoch_steps(train_loader, max_steps_per_epoch)
     bar = tqdm(
@@ -354,9 +393,10 @@ def fit(
         _set_epoch(train_loader, epoch)
         model.train()
         started = time.perf_counter()
-        tally = _Tally()
+        tally, skipped = _Tally(), []
         for step, batch in enumerate(itertools.islice(train_loader, max_steps_per_epoch)):
             inputs, labels = _to_device(batch, device)
+            skipped.extend(batch.skipped if isinstance(batch, Batch) else ())
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 outputs = model(inputs)
                 loss = loss_fn(outputs, labels)
@@ -395,6 +435,7 @@ def fit(
             "lr": lr,
             "samples_per_s": tally.samples / train_seconds,
             "seconds": time.perf_counter() - started,
+            "skipped": skipped,
         }
         if _improved(record, history):
             history.best_epoch, history.best_val_loss = epoch + 1, val_loss
@@ -513,4 +554,8 @@ def _summary(desc: str, history: History, epochs: int, resumed_from: int, folder
             f"at epoch {best['epoch']} (best by {history.monitor})"
         )
     seconds = sum(r["seconds"] for r in history.epochs)
-    return line + f"; {seconds:.0f} s of training"
+    line += f"; {seconds:.0f} s of training"
+    if history.skipped:
+        shown = "\n  ".join(history.skipped)
+        line += f"\n{len(history.skipped)} unreadable videos were skipped:\n  {shown}"
+    return line

@@ -30,6 +30,24 @@ def real_root() -> Path:
     return root
 
 
+def real_hmdb51_root() -> Path | None:
+    """$SSV_REAL_HMDB51, else ../shared/hmdb51 beside the checkout, else None."""
+    candidate = Path(os.environ.get("SSV_REAL_HMDB51") or REPO.parent / "shared" / "hmdb51")
+    return candidate if (candidate / "testTrainMulti_7030_splits").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def real_hmdb51() -> Path:
+    """The real HMDB-51 split files and clips; skips when this clone has none."""
+    root = real_hmdb51_root()
+    if root is None:
+        pytest.skip(
+            "real HMDB-51 files not found: set SSV_REAL_HMDB51 to a root holding "
+            "testTrainMulti_7030_splits/ and videos/ (CI uses ../shared/hmdb51)"
+        )
+    return root
+
+
 def write_video(path: Path, frames: np.ndarray, fps: int = 25, gop: int = 12) -> Path:
     """Write uint8 RGB frames (T, H, W, 3) as an XviD AVI, with the built-in dataset's encoder."""
     from ssvlib.data.synthetic import write_avi

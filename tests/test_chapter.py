@@ -29,7 +29,9 @@ def opened(monkeypatch):
 
     def fake_open(dataset, data_root, split):
         calls.append((dataset, data_root, split))
-        return SimpleNamespace(dataset=dataset, split=split, num_classes=10)
+        return SimpleNamespace(
+            dataset=dataset, split=split, num_classes=10, describe=lambda: dataset
+        )
 
     monkeypatch.setattr(chapter_module, "open_videos", fake_open)
     monkeypatch.delenv("SSV_SMOKE", raising=False)
@@ -80,3 +82,34 @@ def test_the_model_and_its_random_init_start_from_the_same_seeded_weights(opened
         )
     assert "small2d on 18 input channels" in capsys.readouterr().out
     assert chapter.ablate(o3n.build_model, {}, (), "no seeds: nothing runs") is None
+
+
+def test_pretext_on_one_dataset_evaluation_on_another(opened, tmp_path):
+    hmdb = dict(downstream="hmdb51", downstream_root="/data/hmdb51")
+    chapter = Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **PARAMETERS, **hmdb)
+    assert opened == [("builtin", None, 1), ("hmdb51", "/data/hmdb51", 1)]
+    assert chapter.videos.dataset == "builtin" and chapter.eval_videos.dataset == "hmdb51"
+    history = History(epochs=[{"epoch": 1, "train_acc": 0.3, "val_acc": 0.25}], best_epoch=1)
+    path = chapter.save(history, collect_metrics(*chapter_outputs()), tmp_path)
+    [record] = load_results(path.parent)
+    assert (record["dataset"], record["downstream"]) == ("builtin", "hmdb51")
+    assert "builtin-to-hmdb51" in path.name and record["parameters"]["strict"] is False
+
+
+def test_the_hmdb51_downstream_path_runs_on_the_real_clips(real_hmdb51, monkeypatch, capsys):
+    from ssvlib.tasks import vcop
+
+    monkeypatch.setenv("SSV_SMOKE", "1")
+    parameters = {**PARAMETERS, "backbone": "small3d", "seed": 0}
+    chapter = Chapter.open(
+        "04_vcop", "vcop", vcop.PRESETS, ("small3d",), **parameters,
+        downstream="hmdb51", downstream_root=str(real_hmdb51),
+    )  # fmt: skip
+    videos = chapter.eval_videos
+    assert videos.num_classes == 51 and len(videos.train) >= 3 and videos.test
+    _, initial = chapter.model(vcop.build_model)
+    frozen, tuned, metrics = chapter.compare(initial, initial, "VCOP")
+    assert set(metrics) == {"pretrained", "random_init"}
+    assert len(frozen["pretrained"]["test"].labels) == len(videos.test)
+    out = capsys.readouterr().out
+    assert "evaluated on hmdb51 split 1" in out and "VCOP reports 29.5% on HMDB-51" in out

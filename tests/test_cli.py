@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from conftest import write_video
 
 from ssvlib.cli import main
@@ -67,6 +68,20 @@ def test_check_on_the_real_files(real_root, capsys):
     assert (report["classes"], report["train"], report["test"]) == (101, 9586, 3734)
     assert report["unreadable"] == [] and report["present"] >= 19
     assert code == 1 and len(report["missing"]) == 13320 - report["present"]
+
+
+@pytest.mark.parametrize("split", [1, 2, 3])
+def test_check_on_the_real_hmdb51_files(real_hmdb51, capsys, split):
+    code = main(["data", "check", str(real_hmdb51), "--dataset", "hmdb51", "--split", str(split)])
+    report = json.loads(capsys.readouterr().out)
+    assert (report["classes"], report["train"], report["test"]) == (51, 3570, 1530)
+    assert report["present"] == 6 and report["unreadable"] == []  # the last frames decode too
+    assert code == 1 and len(report["missing"]) == 5100 - 6
+
+
+def test_check_hmdb51_on_a_ucf101_root_explains(tmp_path, capsys):
+    assert main(["data", "check", str(tiny_root(tmp_path)), "--dataset", "hmdb51"]) == 2
+    assert "testTrainMulti_7030_splits" in capsys.readouterr().err
 
 
 def test_bench_decode_prints_both_rates(tmp_path, capsys):

@@ -141,7 +141,7 @@ def smooth_frame(height: int, width: int) -> np.ndarray:
 def test_resizing_only_the_crop_region_matches_resizing_the_whole_frame(source, view):
     frame = smooth_frame(*source)
     rh, rw = view.resized(*source)
-    interpolation = cv2.INTER_AREA if rh < source[0] else cv2.INTER_LINEAR
+    interpolation = cv2.INTER_AREA if 2 * rh < source[0] else cv2.INTER_LINEAR
     whole = cv2.resize(frame, (rw, rh), interpolation=interpolation).astype(int)
     rng = np.random.default_rng(0)
     for _ in range(10):
@@ -431,7 +431,7 @@ def test_open_videos_too_few_groups_names_the_counts_and_the_check(tmp_path):
     message = str(err.value)
     assert "4 of 4 training videos are present, in 2 groups" in message
     assert "4 of 4 test videos" in message and "at least 3 groups" in message
-    assert f"ssv data check {root} --split 1" in message
+    assert f"ssv data check {root} --dataset ucf101 --split 1" in message
 
 
 def test_open_videos_argument_errors(tmp_path):
@@ -576,3 +576,67 @@ def test_opn_patch_is_placed_on_the_frames_in_time_order(numbered_video, monkeyp
     x = decode_elements(numbered_video, shown, view, np.random.default_rng(0))
     assert x.shape == (4, 1, 3, 24, 24)
     assert len(seen) == 1 and seen[0] == sorted(seen[0])  # brightness grows with time
+
+
+# --------------------------------------------------------------------------- unreadable videos
+
+
+@pytest.fixture
+def three_videos_and_noise(tmp_path):
+    """Three readable 20-frame videos (labels 0, 1, 0) and one file of noise."""
+    records = []
+    for i, label in enumerate((0, 1, 0, 1)):
+        name = f"C{label}/v_C{label}_g{i + 1:02d}_c01.avi"
+        path = write_video(tmp_path / name, numbered_frames(20, 24, 32))
+        records.append(VideoRecord(name, path, label, f"C{label}", i + 1, 1))
+    noise = np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    records[3].path.write_bytes(noise)
+    return records
+
+
+def test_unreadable_videos_are_left_out_or_skipped_and_listed_by_fit(
+    three_videos_and_noise, monkeypatch, capsys
+):
+    from ssvlib.train import Optim, fit, make_optimizer
+
+    records = three_videos_and_noise
+    with pytest.warns(UserWarning, match="1 unreadable videos left out"):
+        data = VideoDataset(records, Element(4), View(None, 16), train=True, strict=False)
+    assert data.unreadable == [str(records[3].path)] and len(data) == 3
+    real_read = video.read_frames
+    broken = str(records[1].path)  # its header reads, its frames do not: found mid-run
+
+    def read(path, indices, backend="auto"):
+        if str(path) == broken:
+            raise video.VideoError(f"cannot decode {path}: corrupt")
+        return real_read(path, indices, backend)
+
+    monkeypatch.setattr(video, "read_frames", read)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    loader = make_loader(data, 3, train=True, device="cpu", seed=0)
+    model(next(iter(loader)).inputs.float())  # materialise the lazy layer
+    optimizer = make_optimizer(model.parameters(), Optim("sgd", lr=0.01))
+
+    def loss(outputs, labels):
+        return torch.nn.functional.cross_entropy(outputs, labels)
+
+    class Float(torch.nn.Module):
+        def forward(self, x):
+            return model(x.float())
+
+    with pytest.warns(UserWarning, match="skipped an unreadable video during training"):
+        history = fit(Float(), loader, epochs=2, optimizer=optimizer, loss_fn=loss, device="cpu")
+    assert [r["skipped"] for r in history.epochs] == [[broken], [broken]]
+    assert history.skipped == sorted([broken, str(records[3].path)])
+    assert "2 unreadable videos were skipped" in capsys.readouterr().out
+    with pytest.raises(video.VideoError, match="cannot decode"):  # eval mode never hides one
+        VideoDataset(records[:3], Element(4), View(None, 16), train=False, strict=False)[1]
+
+
+def test_strict_datasets_fail_on_the_first_unreadable_video(three_videos_and_noise, monkeypatch):
+    records = three_videos_and_noise
+    with pytest.raises(video.VideoError, match=records[3].path.name):
+        VideoDataset(records, Element(4), View(None, 16), train=True, strict=True)
+    monkeypatch.setenv("SSV_STRICT", "1")
+    with pytest.raises(video.VideoError, match=records[3].path.name):
+        TupleDataset(records, VCOP(clip_len=2, gap=1), View(None, 16))

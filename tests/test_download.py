@@ -16,6 +16,7 @@ import pytest
 import rarfile
 
 from ssvlib.data import download as dl
+from ssvlib.data import hmdb51
 
 # ---------------------------------------------------------------------------------------------
 # Fixture archives
@@ -402,6 +403,179 @@ def test_archive_name_from_url():
     # the names the official archives have, so a copy downloaded by hand into root is found
     assert dl.archive_name(dl.URL_VIDEOS) == "UCF101.rar"
     assert dl.archive_name(dl.URL_SPLITS) == "UCF101TrainTestSplits-RecognitionTask.zip"
+    assert dl.archive_name(dl.URL_HMDB51_VIDEOS) == "hmdb51_org.rar"
+    assert dl.archive_name(dl.URL_HMDB51_SPLITS) == "test_train_splits.rar"
     assert dl.archive_name("https://mirror.example/a/UCF%20101.rar?token=x#y") == "UCF 101.rar"
     with pytest.raises(ValueError, match="file name"):
         dl.archive_name("https://example.org/")
+
+
+# ---------------------------------------------------------------------------------------------
+# download_hmdb51
+# ---------------------------------------------------------------------------------------------
+
+HMDB51_ACTIONS = (
+    "brush_hair cartwheel catch chew clap climb climb_stairs dive draw_sword dribble drink eat "
+    "fall_floor fencing flic_flac golf handstand hit hug jump kick kick_ball kiss laugh pick pour "
+    "pullup punch push pushup ride_bike ride_horse run shake_hands shoot_ball shoot_bow shoot_gun "
+    "sit situp smile smoke somersault stand swing_baseball sword sword_exercise talk throw turn "
+    "walk wave"
+).split()
+THREE_ACTIONS = ["brush_hair", "catch", "chew"]
+HMDB51_MARKERS = [dl.MARKER_PREFIX + "hmdb51_org.rar", dl.MARKER_PREFIX + "test_train_splits.rar"]
+
+
+def hmdb51_clips(action: str) -> dict[str, bytes]:
+    """Two clips of `action` as its RAR holds them, named with the characters HMDB-51 uses."""
+    names = (
+        f"Glory_(1989)_+_the_Flag!_{action}_f_cm_np1_fr_med_0.avi",
+        f"Kill_Bill_&_Co;_#2_{action}_h_nm_np2_le_goo_1.avi",
+    )
+    return {f"{action}/{name}": f"{action} clip {i} ".encode() * 60 for i, name in enumerate(names)}
+
+
+def hmdb51_split_files(actions: list[str]) -> dict[str, bytes]:
+    """Split files 1-3 per action, as published: clip 0 trains (1), clip 1 tests (2)."""
+    files = {}
+    for action in actions:
+        train, test = (rel.split("/", 1)[1] for rel in hmdb51_clips(action))
+        for split in (1, 2, 3):
+            name = f"testTrainMulti_7030_splits/{action}_test_split{split}.txt"
+            files[name] = f"{train} 1 \n{test} 2 \n".encode()
+    return files
+
+
+def serve_hmdb51(server, actions: list[str], inner: dict[str, bytes] | None = None) -> dict:
+    """Serve hmdb51_org.rar (one RAR per action; `inner` replaces some) and the splits RAR.
+
+    Returns the url keyword arguments for download_hmdb51.
+    """
+    base, beh = server
+    archives = {f"{a}.rar": make_rar4(hmdb51_clips(a)) for a in actions}
+    archives.update(inner or {})
+    beh.files["/hmdb51_org.rar"] = make_rar4(archives)
+    beh.files["/test_train_splits.rar"] = make_rar4(hmdb51_split_files(actions))
+    return {
+        "url_videos": f"{base}/hmdb51_org.rar",
+        "url_splits": f"{base}/test_train_splits.rar",
+        "progress": False,
+    }
+
+
+def spy_copies(monkeypatch, interrupt_at: str | None = None) -> list[str]:
+    """Record the archive members written; raise KeyboardInterrupt once at member `interrupt_at`."""
+    copied, interrupted, real = [], [], dl._copy_member
+
+    def copy(member, path):
+        copied.append(member.name)
+        if member.name == interrupt_at and not interrupted:
+            interrupted.append(member.name)
+            raise KeyboardInterrupt
+        real(member, path)
+
+    monkeypatch.setattr(dl, "_copy_member", copy)
+    return copied
+
+
+def files_under(root) -> set[str]:
+    """Every file under `root`, as posix paths relative to it."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def test_download_hmdb51_gives_the_layout_load_split_reads(server, tmp_path):
+    kwargs = serve_hmdb51(server, HMDB51_ACTIONS)
+    root = tmp_path / "hmdb"
+    assert dl.download_hmdb51(root, **kwargs) == root
+    clips = {f"videos/{rel}": data for a in HMDB51_ACTIONS for rel, data in hmdb51_clips(a).items()}
+    splits = hmdb51_split_files(HMDB51_ACTIONS)
+    assert len(splits) == 153
+    for rel, data in {**clips, **splits}.items():
+        assert (root / rel).read_bytes() == data
+    # nothing else: no temporary folder, no per-action markers left in videos/
+    archives = ["hmdb51_org.rar", "test_train_splits.rar", dl.MANIFEST_NAME]
+    assert files_under(root) == {*clips, *splits, *archives, *HMDB51_MARKERS}
+    assert sorted(dl.read_manifest(root)) == ["hmdb51_org.rar", "test_train_splits.rar"]
+    assert dl.verify_manifest(root) == []
+    split = hmdb51.load_split(root, 1, check_files=True)
+    assert split.missing == []
+    assert split.classes == sorted(HMDB51_ACTIONS)
+    assert len(split.train) == len(split.test) == 51
+    record = split.test[split.classes.index("catch")]
+    assert record.path.read_bytes() == clips[f"videos/{record.rel}"]
+    assert "&_Co;_#2" in record.rel
+
+
+def test_download_hmdb51_second_call_downloads_and_extracts_nothing(server, tmp_path, monkeypatch):
+    kwargs = serve_hmdb51(server, THREE_ACTIONS)
+    beh = server[1]
+    root = tmp_path / "hmdb"
+    dl.download_hmdb51(root, videos=False, **kwargs)
+    assert beh.ranges == [None]  # the splits only
+    assert not (root / "videos").exists() and not (root / "hmdb51_org.rar").exists()
+    dl.download_hmdb51(root, **kwargs)
+    assert len(beh.ranges) == 2
+    clip = root / "videos" / next(iter(hmdb51_clips("chew")))
+    clip.write_bytes(b"edited")
+    copied = spy_copies(monkeypatch)
+    dl.download_hmdb51(root, **kwargs)
+    assert len(beh.ranges) == 2  # no new request
+    assert copied == []
+    assert clip.read_bytes() == b"edited"
+
+
+def test_download_hmdb51_resumes_an_interrupted_extraction(server, tmp_path, monkeypatch):
+    kwargs = serve_hmdb51(server, THREE_ACTIONS)
+    beh = server[1]
+    root = tmp_path / "hmdb"
+    catch_clips = list(hmdb51_clips("catch"))
+    copied = spy_copies(monkeypatch, interrupt_at=catch_clips[1])  # Ctrl-C inside catch.rar
+    with pytest.raises(KeyboardInterrupt):
+        dl.download_hmdb51(root, **kwargs)
+    first = root / "videos" / next(iter(hmdb51_clips("brush_hair")))
+    assert first.is_file()
+    assert not (root / "videos" / "chew").exists()
+    assert not (root / HMDB51_MARKERS[0]).exists()
+    first.write_bytes(b"edited")
+    copied.clear()
+    dl.download_hmdb51(root, **kwargs)
+    # neither hmdb51_org.rar nor brush_hair.rar is extracted again; catch.rar is, from the start
+    assert sorted(copied) == sorted([*catch_clips, *hmdb51_clips("chew")])
+    assert first.read_bytes() == b"edited"
+    for action in ("catch", "chew"):
+        for rel, data in hmdb51_clips(action).items():
+            assert (root / "videos" / rel).read_bytes() == data
+    assert len(beh.ranges) == 2  # each archive downloaded once
+    assert not (root / (dl.UNPACK_PREFIX + "hmdb51_org.rar")).exists()
+    assert (root / HMDB51_MARKERS[0]).exists()
+    assert not [p for p in (root / "videos").iterdir() if p.name.startswith(".")]
+
+
+def _bad_crc_rar(files: dict[str, bytes]) -> bytes:
+    raw = bytearray(make_rar4(files))
+    raw[-100] ^= 0xFF  # one data byte of the last member
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [lambda: b"not a rar archive at all " * 20, lambda: _bad_crc_rar(hmdb51_clips("catch"))],
+    ids=["not-a-rar", "bad-crc"],
+)
+def test_download_hmdb51_names_a_corrupt_inner_archive(server, tmp_path, bad):
+    kwargs = serve_hmdb51(server, THREE_ACTIONS, inner={"catch.rar": bad()})
+    root = tmp_path / "hmdb"
+    outer = root / "hmdb51_org.rar"
+    with pytest.raises(dl.ArchiveError) as info:
+        dl.download_hmdb51(root, **kwargs)
+    message = str(info.value)
+    assert message.startswith("catch.rar, one of the archives inside")
+    assert f"Delete {outer} and rerun" in message
+    assert not (root / (dl.UNPACK_PREFIX + "hmdb51_org.rar")).exists()
+    assert not (root / HMDB51_MARKERS[0]).exists()
+    # following the advice, with a good copy on the server, completes the dataset
+    serve_hmdb51(server, THREE_ACTIONS)
+    outer.unlink()
+    dl.download_hmdb51(root, **kwargs)
+    for action in THREE_ACTIONS:
+        for rel, data in hmdb51_clips(action).items():
+            assert (root / "videos" / rel).read_bytes() == data

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from conftest import real_hmdb51_root
 
 from ssvlib.data import hmdb51
 from ssvlib.data.hmdb51 import HMDB51Error, load_split, source_title
 from ssvlib.data.ucf101 import present
 from ssvlib.data.video import read_frames, video_info
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def real_root() -> Path | None:
-    """$SSV_REAL_HMDB51, else ../shared/hmdb51 beside the checkout, else None."""
-    candidate = Path(os.environ.get("SSV_REAL_HMDB51") or REPO.parent / "shared" / "hmdb51")
-    return candidate if (candidate / hmdb51.SPLIT_DIR).is_dir() else None
+real_root = real_hmdb51_root
 
 
 needs_real = pytest.mark.skipif(
@@ -46,9 +38,9 @@ def test_present_clips_are_found_and_decode_with_names_as_published():
     found = present(index.train + index.test)
     assert len(found) >= 1 and len(index.missing) == 5100 - len(found)
     assert any("+" in r.rel or "!" in r.rel for r in found) or len(found) < 6
-    for record in found:
-        assert read_frames(record.path, [0]).shape[0] == 1
-        assert video_info(record.path).num_frames > 0
+    for record in found:  # the last frame too: the header announces one frame more
+        last = video_info(record.path).num_frames - 1
+        assert read_frames(record.path, [0, last]).shape[0] == 2
 
 
 @needs_real

@@ -139,6 +139,7 @@ def test_tiny_model_learns_and_history_has_every_field():
             "lr",
             "samples_per_s",
             "seconds",
+            "skipped",
         }
         assert 0.0 <= e["train_acc"] <= 1.0 and 0.0 <= e["val_acc"] <= 1.0
         assert e["samples_per_s"] > 0 and e["seconds"] > 0

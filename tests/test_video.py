@@ -89,26 +89,103 @@ def test_unknown_backend_lists_the_valid_ones(numbered_video):
         read_frames(numbered_video, [0], backend="opencv")
 
 
-def test_every_real_clip_decodes_with_both_readers_alike(real_root):
-    paths = sorted((real_root / "UCF-101").rglob("*.avi"))
-    assert len(paths) >= 19
+def sequential(path) -> np.ndarray:
+    """Every frame in decoding order, by plain PyAV without ssvlib: the reference."""
+    import av
+
+    with av.open(str(path), metadata_errors="ignore") as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def real_clips() -> list:
+    """Every real UCF-101 and HMDB-51 clip beside the checkout (none in a user's clone)."""
+    from conftest import real_data_root, real_hmdb51_root
+
+    roots = [(real_data_root(), "UCF-101"), (real_hmdb51_root(), "videos")]
+    return [p for root, sub in roots if root for p in sorted((root / sub).rglob("*.avi"))]
+
+
+@pytest.mark.skipif(
+    not real_clips(),
+    reason="no real clips: set SSV_REAL_DATA and SSV_REAL_HMDB51 (CI uses ../shared)",
+)
+@pytest.mark.parametrize("path", real_clips(), ids=lambda p: p.name[:40])
+def test_random_access_matches_sequential_decoding_on_every_real_clip(path):
+    reference = sequential(path).astype(int)
+    info = video_info(path)
+    assert info.num_frames == len(reference)  # frames that decode, not what the header says
     rng = np.random.default_rng(0)
-    for path in paths:
+    start = int(rng.integers(0, max(1, info.num_frames - 64)))
+    last = info.num_frames - 1
+    asked_lists = [  # a VCOP-shaped run, scattered frames, and the last frame alone
+        [0, last, *range(start, min(start + 64, last), 3)],
+        rng.choice(info.num_frames, 8, replace=False).tolist(),
+        [last],
+    ]
+    for backend in backends():
+        for asked in asked_lists:
+            frames = read_frames(path, asked, backend).astype(int)
+            assert np.abs(frames - reference[asked]).max() <= 2, (
+                f"{backend} differs on {path.name} at {asked[:3]}"
+            )
+
+
+def test_real_clip_sizes_are_as_published(real_root, real_hmdb51):
+    ucf = sorted((real_root / "UCF-101").rglob("*.avi"))
+    hmdb = sorted((real_hmdb51 / "videos").rglob("*.avi"))
+    assert len(ucf) >= 19 and len(hmdb) >= 6
+    for path in ucf:
         info = video_info(path)
         assert info.num_frames >= 64 and (info.height, info.width) == (240, 320)
-        # the first and last frames, a VCOP-shaped run, and scattered frames
-        start = int(rng.integers(0, info.num_frames - 64))
-        indices = [
-            0,
-            info.num_frames - 1,
-            *range(start, start + 64, 3),
-            *rng.choice(info.num_frames, 5, replace=False).tolist(),
-        ]
-        everything = read_all_frames(path, "pyav").astype(int)
-        for backend in backends():
-            # [0, last] and [last] alone: seeking straight to the last frame is where decord errs
-            for asked in (indices, [0, info.num_frames - 1], [info.num_frames - 1]):
-                frames = read_frames(path, asked, backend).astype(int)
-                assert np.abs(frames - everything[asked]).max() <= 2, (
-                    f"{backend} differs on {path.name} at {asked[:3]}"
-                )
+    for path in hmdb:  # each HMDB-51 clip decodes one frame fewer than its header announces
+        info = video_info(path)
+        assert info.height == 240 and info.packets == info.num_frames + 1
+
+
+def avi_with_metadata(path, title: bytes, comment: bytes):
+    """A small AVI whose stream title and file comment are the given raw bytes (same length
+    as the placeholders written first)."""
+    import av
+
+    with av.open(str(path), "w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.metadata["title"] = "T" * len(title)
+        container.metadata["comment"] = "C" * len(comment)
+        for frame in numbered_frames(12):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = path.read_bytes()
+    data = data.replace(b"T" * len(title), title).replace(b"C" * len(comment), comment)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_metadata_that_is_not_utf8_still_opens(tmp_path, backend):
+    import av
+
+    path = avi_with_metadata(tmp_path / "latin1.avi", b"Caf\xe9 \xff\xfe", b"\xc3\x28\xa0")
+    with pytest.raises(UnicodeDecodeError):  # what a default PyAV open does with this file
+        av.open(str(path)).close()
+    assert video_info(path).num_frames == 12
+    assert read_frames(path, [0, 11], backend).shape == (2, 48, 64, 3)
+
+
+def test_decoded_frame_counts_are_cached_on_disk(real_hmdb51, monkeypatch, tmp_path):
+    from ssvlib.data import video
+
+    monkeypatch.setenv("SSV_CACHE", str(tmp_path))
+    path = next((real_hmdb51 / "videos").rglob("*.avi"))
+    video._video_info.cache_clear()
+    counted = video_info(path).num_frames
+    assert (tmp_path / "frame-counts.sqlite").is_file()
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} decoded again instead of read from the cache")
+
+    monkeypatch.setattr(video, "_decode_count", no_decoding)
+    video._video_info.cache_clear()  # a new process, as far as the in-memory cache goes
+    assert video_info(path).num_frames == counted

@@ -1,9 +1,11 @@
-"""Download UCF-101 from the UCF CRCV site, check it against a sha256 manifest, and extract it.
+"""Download UCF-101 and HMDB-51, check the archives against a sha256 manifest, and extract them.
 
-The videos come as one RAR archive (about 6.5 GB), the split files as a small zip. Downloads stream
-to ``<file>.part`` and resume with an HTTP Range request after a cut, so an interrupted run picks up
-where it stopped. After a complete download the file's size and sha256 go into
-``root/.ssv-manifest.json``; a later run checks the archive against it before extracting.
+UCF-101's videos come as one RAR archive (about 6.5 GB), its split files as a small zip. HMDB-51's
+videos come as one RAR archive (about 2 GB) holding one RAR per action, unpacked through a temporary
+folder in root, and its split files as a small RAR. Downloads stream to ``<file>.part`` and resume
+with an HTTP Range request after a cut, so an interrupted run picks up where it stopped. After a
+complete download the file's size and sha256 go into ``root/.ssv-manifest.json``; a later run checks
+the archive against it before extracting.
 """
 
 from __future__ import annotations
@@ -27,12 +29,18 @@ from typing import IO
 import rarfile
 from tqdm.auto import tqdm
 
+from ssvlib.data import hmdb51
 from ssvlib.files import atomic_write, atomic_write_text
 
 URL_VIDEOS = "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar"
 URL_SPLITS = "https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip"
+URL_HMDB51_VIDEOS = "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/hmdb51_org.rar"
+URL_HMDB51_SPLITS = (
+    "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/test_train_splits.rar"
+)
 MANIFEST_NAME = ".ssv-manifest.json"
 MARKER_PREFIX = ".ssv-extracted-"
+UNPACK_PREFIX = ".ssv-unpacking-"  # temporary folder for archives inside an archive
 CHUNK = 1 << 20
 
 RAR_TOOL_HELP = (
@@ -318,8 +326,13 @@ def extract_archive(archive: str | Path, dest: str | Path) -> list[Path]:
                     f"links (they can point outside {dest}). Is this the right archive?"
                 )
         written = [_write_member(m, t, archive) for m, t in zip(members, targets, strict=True)]
-    marker.write_text(json.dumps([p.relative_to(dest).as_posix() for p in written], indent=0))
+    _write_marker(marker, dest, written)
     return written
+
+
+def _write_marker(marker: Path, dest: Path, written: list[Path]) -> None:
+    """Record a finished extraction into `dest`: `marker` lists the paths written, relative."""
+    marker.write_text(json.dumps([p.relative_to(dest).as_posix() for p in written], indent=0))
 
 
 def _safe_target(dest: Path, name: str, archive: Path) -> Path:
@@ -439,8 +452,14 @@ def download_ucf101(
     return root
 
 
-def _fetch_and_extract(root: Path, url: str, folder: str, *, progress: bool) -> None:
-    """Bring one archive into `root` (download or verify) and extract it; check `folder` appears."""
+def _fetch_and_extract(
+    root: Path, url: str, folder: str, *, progress: bool, nested: bool = False
+) -> None:
+    """Bring one archive into `root` (download or verify) and extract it; check `folder` appears.
+
+    With `nested`, the archive holds archives, each extracted into `root/folder` (see
+    `_extract_nested`); otherwise it is extracted into `root` and holds `folder` at its top.
+    """
     name = archive_name(url)
     archive = root / name
     marker = root / (MARKER_PREFIX + name)
@@ -455,7 +474,10 @@ def _fetch_and_extract(root: Path, url: str, folder: str, *, progress: bool) -> 
     problems = verify_manifest(root, [name])
     if problems:
         raise DownloadError("\n".join(problems))
-    extract_archive(archive, root)
+    if nested:
+        _extract_nested(archive, root, folder)
+    else:
+        extract_archive(archive, root)
     if not (root / folder).is_dir():
         raise ArchiveError(
             f"{archive} was extracted but {root / folder} did not appear; is {url} the right "
@@ -471,3 +493,65 @@ def archive_name(url: str) -> str:
     if not name:
         raise ValueError(f"url={url!r} does not end in a file name; give the archive's full URL")
     return name
+
+
+# ---------------------------------------------------------------------------------------------
+# HMDB-51
+# ---------------------------------------------------------------------------------------------
+
+
+def download_hmdb51(
+    root: str | Path,
+    *,
+    videos: bool = True,
+    url_videos: str = URL_HMDB51_VIDEOS,
+    url_splits: str = URL_HMDB51_SPLITS,
+    progress: bool = True,
+) -> Path:
+    """Download and extract HMDB-51 into `root`: `testTrainMulti_7030_splits/`, `videos/<action>/`.
+
+    Safe to rerun, as `download_ucf101`; besides, an extraction cut among the 51 per-action
+    archives resumes with the first action not finished. The archives stay in `root` (about 2 GB);
+    while extracting, the per-action archives take about 2 GB more in a temporary folder there.
+    """
+    root = Path(root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    _fetch_and_extract(root, url_splits, hmdb51.SPLIT_DIR, progress=progress)
+    if videos:
+        _fetch_and_extract(root, url_videos, hmdb51.VIDEO_DIR, progress=progress, nested=True)
+    return root
+
+
+def _extract_nested(archive: Path, root: Path, folder: str) -> None:
+    """Extract the archives that `archive` holds into `root/folder`, through a temporary folder.
+
+    Each inner archive gets its own marker in `root/folder`, so a cut run resumes with the first
+    one not finished. At the end the temporary folder and those markers go, and one marker for
+    `archive` in `root` records every path written.
+    """
+    tmp, dest = root / (UNPACK_PREFIX + archive.name), root / folder
+    unpacked = extract_archive(archive, tmp)
+    inner = [p for p in unpacked if p.suffix.lower() == ".rar" and p.is_file()]
+    if not inner:
+        shutil.rmtree(tmp)
+        raise ArchiveError(
+            f"{archive} holds no .rar archives (HMDB-51's videos come as one RAR per action); "
+            f"is it the right file? Delete {archive} and rerun the download."
+        )
+    written: list[Path] = []
+    for path in sorted(inner):
+        try:
+            written += extract_archive(path, dest)
+        except ArchiveError as err:
+            if isinstance(err.__cause__, rarfile.RarCannotExec):
+                raise  # a missing tool, not a damaged archive: the install hint says it all
+            shutil.rmtree(tmp)  # unpacked from a damaged download: of no use for the next one
+            raise ArchiveError(
+                f"{path.name}, one of the archives inside {archive}, is corrupted or not a RAR "
+                f"({err.__cause__ or err}); {archive.name} is probably damaged. Delete {archive} "
+                f"and rerun the download to fetch it again."
+            ) from err
+    shutil.rmtree(tmp)
+    _write_marker(root / (MARKER_PREFIX + archive.name), root, written)
+    for path in inner:
+        (dest / (MARKER_PREFIX + path.name)).unlink(missing_ok=True)

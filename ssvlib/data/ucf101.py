@@ -167,32 +167,6 @@ def require_complete(split: Split) -> Split:
     return split
 
 
-def check_root(root: str | Path, split: int = 1, backend: str = "auto") -> dict:
-    """Validate a root: every listed video present, and each present one decodes first and last frames."""
-    from tqdm.auto import tqdm
-
-    from .video import VideoError, read_frames, video_info
-
-    index = load_split(root, split)
-    unreadable = []
-    records = present(index.train + index.test)
-    for record in tqdm(records, desc="checking videos", unit="video", leave=False):
-        try:
-            read_frames(record.path, [0, video_info(record.path).num_frames - 1], backend)
-        except VideoError:
-            unreadable.append(record.rel)
-    return {
-        "root": str(find_root(root)),
-        "split": split,
-        "classes": len(index.classes),
-        "train": len(index.train),
-        "test": len(index.test),
-        "present": len(records),
-        "missing": index.missing,
-        "unreadable": unreadable,
-    }
-
-
 def hold_out_groups(
     records: list[VideoRecord], groups: int
 ) -> tuple[list[VideoRecord], list[VideoRecord]]:

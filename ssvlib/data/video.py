@@ -8,17 +8,30 @@ Two backends give the same output, a uint8 RGB array shaped (frames, height, wid
   and converts to RGB only the frames asked for.
 - ``decord`` (on request, where its wheel exists): seeks and decodes in C++. On UCF-101's clips it
   was slower than the PyAV path here (`ssv bench decode`), and it sometimes returns a wrong last
-  frame for B-frame files, so its last frames are read with PyAV.
+  frame for B-frame files, so its last frames are read with PyAV; files with placeholder packets
+  (below) are read with PyAV throughout.
 
-Audio tracks are ignored. Frame counts and frame rates come from the container and are cached
-per file (path, size, mtime). A missing, empty, truncated or corrupt file raises `VideoError`
-naming the file.
+Real files break readers in three known ways, and each is handled here:
+
+- The header announces more frames than decode. HMDB-51's DivX files carry a one-byte placeholder
+  packet (packed bitstream) that decodes to nothing, so they hold one frame fewer than the
+  container says. `video_info` reports the frames that decode: the packets are counted (a few
+  milliseconds), and a file holding a placeholder is decoded once to count its frames exactly; the
+  count is cached on disk per file (path, size, mtime) under ``cache_dir()``.
+- Stream metadata that is not valid UTF-8 (HMDB-51 titles written by Windows tools): metadata is
+  decoded leniently, since nothing here reads it.
+- Random access on B-frame files returns wrong frames in several decoders; see `_pyav_frames`.
+
+Audio tracks are ignored. A missing, empty, truncated or corrupt file raises `VideoError` naming
+the file.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import os
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +40,15 @@ from pathlib import Path
 import numpy as np
 
 BACKENDS = ("auto", "decord", "pyav")
+_local = threading.local()  # per thread: the PyAV reformatter and the frame-count cache
 _TAIL = 4  # decord reads of the last frames are unreliable; see _decord_frames
+
+
+def _open(path: str | Path):
+    """Open a file with PyAV; metadata that is not valid UTF-8 is read leniently, not refused."""
+    import av
+
+    return av.open(str(path), metadata_errors="ignore")
 
 
 class VideoError(RuntimeError):
@@ -44,6 +65,8 @@ class VideoInfo:
     width: int
     keyframes: tuple[int, ...] = (0,)
     seekable: bool = False
+    packets: int = 0  # video packets in the container; more than num_frames for placeholders
+    codec: str = ""
 
 
 @functools.cache
@@ -84,10 +107,11 @@ def _broken(path: Path, err: Exception) -> VideoError:
 
 
 def video_info(path: str | Path) -> VideoInfo:
-    """Frame count, frame rate and size of a video, read from its container (cached per file).
+    """Frame count, frame rate and size of a video (cached per file).
 
-    Frames are counted by demuxing the video packets, without decoding, for both backends. A file
-    holding fewer frames than its header announces is reported as truncated.
+    `num_frames` is the number of frames that decode, which can be fewer than the header announces
+    (see the module docstring). A file holding fewer packets than its header announces is reported
+    as truncated.
     """
     path = _checked(path)
     stat = path.stat()
@@ -97,35 +121,81 @@ def video_info(path: str | Path) -> VideoInfo:
 @functools.lru_cache(maxsize=65536)
 def _video_info(path: str, size: int, mtime_ns: int) -> VideoInfo:
     """Uncached video_info; the size and mtime arguments make a changed file a new cache entry."""
-    import av
-
     try:
-        with av.open(path) as container:
+        with _open(path) as container:
             if not container.streams.video:
                 raise VideoError(f"{path} has no video stream: is it really a video?")
             stream = container.streams.video[0]
             announced = stream.frames
             packets = [p for p in container.demux(stream) if p.size > 0]
-            count = len(packets)
             fps = float(stream.average_rate or stream.guessed_rate or 0.0)
             keyframes = tuple(i for i, p in enumerate(packets) if p.is_keyframe) or (0,)
             # Seeking is safe when every packet's timestamps equal its frame index (no B-frames).
             seekable = all(p.pts == p.dts == i for i, p in enumerate(packets))
-            info = VideoInfo(count, fps, stream.height, stream.width, keyframes, seekable)
+            height, width = stream.height, stream.width
+            codec = stream.codec_context.name
     except VideoError:
         raise
     except Exception as err:  # PyAV raises its own error types
         raise _broken(Path(path), err) from err
-    if count == 0:
+    if not packets:
         raise VideoError(
             f"video file {path} holds no frame: delete it and extract or download it again"
         )
-    if announced > count:
+    if announced > len(packets):
         raise VideoError(
             f"video file {path} is truncated: its header announces {announced} frames but it holds "
-            f"{count}; delete it and extract or download it again"
+            f"{len(packets)}; delete it and extract or download it again"
         )
-    return info
+    count = len(packets)
+    if any(p.size == 1 for p in packets):  # a packed-bitstream placeholder: count what decodes
+        count, seekable = _decoded_count(path, size, mtime_ns), False
+    return VideoInfo(count, fps, height, width, keyframes, seekable, len(packets), codec)
+
+
+_COUNTS_VERSION = 1  # bump when the way frames are counted changes
+
+
+def _counts_db() -> sqlite3.Connection:
+    """This process's connection to the on-disk cache of decoded frame counts."""
+    from ..config import cache_dir
+
+    where = (os.getpid(), cache_dir() / "frame-counts.sqlite")
+    if getattr(_local, "db_where", None) != where:
+        db = sqlite3.connect(where[1], timeout=30)
+        db.execute("CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, frames INTEGER)")
+        _local.db, _local.db_where = db, where
+    return _local.db
+
+
+def _decode_count(path: str) -> int:
+    """How many frames the file decodes to, by decoding all of it (no colour conversion)."""
+    try:
+        with _open(path) as container:
+            count = sum(1 for _ in container.decode(container.streams.video[0]))
+    except Exception as err:
+        raise _broken(Path(path), err) from err
+    if count == 0:
+        raise VideoError(f"video file {path} decodes to no frame: delete it and get it again")
+    return count
+
+
+def _decoded_count(path: str, size: int, mtime_ns: int) -> int:
+    """`_decode_count`, read from the disk cache where it was counted before."""
+    key = f"{_COUNTS_VERSION}|{path}|{size}|{mtime_ns}"
+    try:
+        row = _counts_db().execute("SELECT frames FROM counts WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:  # the cache only saves time: decode when it cannot be read
+        row = None
+    if row is not None:
+        return int(row[0])
+    count = _decode_count(path)
+    try:
+        with _counts_db() as db:
+            db.execute("INSERT OR REPLACE INTO counts VALUES (?, ?)", (key, count))
+    except sqlite3.Error:
+        pass
+    return count
 
 
 def _decord_reader(path: str):
@@ -151,7 +221,9 @@ def read_frames(path: str | Path, indices: Sequence[int], backend: str = "auto")
         )
     wanted = sorted(set(indices))
     try:
-        if backend == "decord":
+        if info.codec == "mjpeg" and info.seekable:  # every frame a JPEG (`ssv data cache`)
+            frames = _jpeg_frames(path, wanted, info)
+        elif backend == "decord" and info.packets == info.num_frames:
             frames = _decord_frames(path, wanted, info)
         else:
             frames = _pyav_frames(path, wanted, info)
@@ -159,6 +231,8 @@ def read_frames(path: str | Path, indices: Sequence[int], backend: str = "auto")
         raise
     except Exception as err:
         raise _broken(path, err) from err
+    if indices == wanted:  # asked in time order, once each: no copy
+        return frames
     position = {index: k for k, index in enumerate(wanted)}
     return frames[[position[i] for i in indices]]
 
@@ -168,7 +242,9 @@ def _decord_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray
 
     decord sometimes returns a wrong picture for the last frames of a file with B-frames (UCF-101's
     ApplyEyeMakeup clips, for one): about 1 read in 30 that seeks to the last frame, at random. The
-    last `_TAIL` frames are therefore decoded with PyAV, which gets them right.
+    last `_TAIL` frames are therefore decoded with PyAV, which gets them right. Files with
+    placeholder packets (HMDB-51's) never come here: decord counts the placeholder as a frame and
+    its seeks return a neighbour of the frame asked for, or a frame far from it.
     """
     body = [i for i in wanted if i < info.num_frames - _TAIL]
     tail = [i for i in wanted if i >= info.num_frames - _TAIL]
@@ -180,7 +256,16 @@ def _decord_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray
     return np.concatenate(parts)
 
 
-_local = threading.local()
+def _jpeg_flag() -> tuple[int, bool]:
+    """OpenCV's imread flag for RGB output where it has one (4.10 on), else BGR's."""
+    import cv2
+
+    if hasattr(cv2, "IMREAD_COLOR_RGB"):
+        return cv2.IMREAD_COLOR_RGB, True
+    return cv2.IMREAD_COLOR, False
+
+
+_JPEG_FLAG, _JPEG_RGB = _jpeg_flag()
 
 
 def _reformatter():
@@ -198,12 +283,10 @@ def _pyav_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray:
     Where the timestamps are frame indices (`info.seekable`), the reader seeks; otherwise it decodes
     from the start and counts frames, since timestamps of B-frame files cannot be trusted.
     """
-    import av
-
     first, last, need = wanted[0], wanted[-1], set(wanted)
     start = max(k for k in info.keyframes if k <= first) if info.seekable else 0
     frames, index = [], -1
-    with av.open(str(path)) as container:
+    with _open(path) as container:
         stream = container.streams.video[0]
         if start > 0:
             container.seek(start, stream=stream, backward=True, any_frame=False)
@@ -220,6 +303,37 @@ def _pyav_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray:
             f"truncated or corrupt; delete it and extract or download it again"
         )
     return np.stack(frames)
+
+
+def _jpeg_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray:
+    """Decode the wanted frames of a motion-JPEG file, each packet a JPEG image of its own: seek
+    to the first, read packets up to the last, decode only the wanted ones with OpenCV's JPEG
+    decoder (no other frame is touched; 2-3x PyAV's per-frame cost). Files whose JPEGs OpenCV
+    cannot read (no Huffman tables, for one) are read with PyAV."""
+    import cv2
+
+    out = np.empty((len(wanted), info.height, info.width, 3), np.uint8)
+    need = {index: k for k, index in enumerate(wanted)}
+    found = 0
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        if wanted[0] > 0:
+            container.seek(wanted[0], stream=stream, backward=True, any_frame=False)
+        for packet in container.demux(stream):
+            if packet.pts in need:
+                image = cv2.imdecode(np.frombuffer(packet, np.uint8), _JPEG_FLAG)
+                if image is None or image.shape != out.shape[1:]:
+                    return _pyav_frames(path, wanted, info)
+                out[need[packet.pts]] = image if _JPEG_RGB else image[:, :, ::-1]
+                found += 1
+            if packet.pts is not None and packet.pts >= wanted[-1]:
+                break
+    if found < len(wanted):
+        raise VideoError(
+            f"{path} holds {found} of the {len(wanted)} frames asked for: the file is truncated "
+            f"or corrupt; delete it and make it again"
+        )
+    return out
 
 
 def read_all_frames(path: str | Path, backend: str = "auto") -> np.ndarray:

@@ -1,7 +1,7 @@
 """Which videos a chapter uses: one call opens a data root for every chapter.
 
 `open_videos("builtin")` generates (once) and opens the built-in dataset; `open_videos("ucf101",
-ROOT)` opens a UCF-101 root, complete or not. Either way the chapter gets the videos of one
+ROOT)` opens a UCF-101 root and `open_videos("hmdb51", ROOT)` an HMDB-51 root, complete or not. Either way the chapter gets the videos of one
 official split that are present on disk, counted, with whole groups of the training side held out
 for validation (pretext validation and the choice of the fine-tuning epoch):
 
@@ -20,10 +20,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import check_choice
-from . import ucf101
+from . import hmdb51, ucf101
 from .builtin import builtin_root
 
-DATASETS = ("builtin", "ucf101")
+DATASETS = ("builtin", "ucf101", "hmdb51")
+ROOT_HELP = {
+    "ucf101": "the folder with UCF-101/ and ucfTrainTestlist/",
+    "hmdb51": "the folder with videos/ and testTrainMulti_7030_splits/",
+}
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,9 @@ class Videos:
     def every(self, k: int) -> Videos:
         """Every k-th video of each side (smoke runs); the held-out groups stay held out."""
         train, test = self.train[::k], self.test[::k]
-        sub = replace(self, train=train, test=test, listed=(len(train), len(test)))
-        return sub if len(sub.fit) and len(sub.val) >= min(1, self.val_groups) else self
+        if not test or len({r.group for r in train}) <= self.val_groups:
+            return self  # too few videos left to hold groups out: keep them all
+        return replace(self, train=train, test=test, listed=(len(train), len(test)))
 
     def describe(self) -> str:
         """One paragraph of counts."""
@@ -94,21 +99,24 @@ def open_videos(
     """
     check_choice("dataset", dataset, DATASETS)
     check_choice("split", split, ucf101.SPLITS)
-    if dataset == "ucf101" and data_root is None:
-        raise ValueError(
-            "dataset='ucf101' needs data_root: the folder holding UCF-101/ and ucfTrainTestlist/"
-        )
-    root = builtin_root() if dataset == "builtin" else ucf101.find_root(data_root)
-    index = ucf101.load_split(root, split)
+    if dataset != "builtin" and data_root is None:
+        raise ValueError(f"dataset={dataset!r} needs data_root: {ROOT_HELP[dataset]}")
+    if dataset == "hmdb51":
+        root = hmdb51.find_root(data_root)
+        index = hmdb51.load_split(root, split)
+    else:
+        root = builtin_root() if dataset == "builtin" else ucf101.find_root(data_root)
+        index = ucf101.load_split(root, split)
     train, test = ucf101.present(index.train), ucf101.present(index.test)
     groups = len({r.group for r in train})
     if groups < val_groups + 1 or not test or not train:
-        raise ucf101.UCF101Error(
+        raise (hmdb51.HMDB51Error if dataset == "hmdb51" else ucf101.UCF101Error)(
             f"{root} holds too few videos of split {split} for this chapter: {len(train)} of "
             f"{len(index.train)} training videos are present, in {groups} groups, and {len(test)} "
             f"of {len(index.test)} test videos. It needs training videos in at least "
             f"{val_groups + 1} groups ({val_groups} are held out for validation) and at least one "
-            f"test video. Run `ssv data check {root} --split {split}` to list what is missing."
+            f"test video. Run `ssv data check {root} --dataset {dataset} --split {split}` to "
+            "list what is missing."
         )
     return Videos(
         dataset,
@@ -120,3 +128,41 @@ def open_videos(
         val_groups,
         (len(index.train), len(index.test)),
     )
+
+
+def load_index(dataset: str, root: str | Path, split: int = 1) -> ucf101.Split:
+    """The official split `split` of a UCF-101 or HMDB-51 root (or the built-in data's)."""
+    check_choice("dataset", dataset, DATASETS)
+    if dataset == "hmdb51":
+        return hmdb51.load_split(root, split)
+    return ucf101.load_split(builtin_root() if dataset == "builtin" else root, split)
+
+
+def check_root(
+    root: str | Path, dataset: str = "ucf101", split: int = 1, backend: str = "auto"
+) -> dict:
+    """Validate a root: every listed video present, and each present one decodes its first and
+    last frames (the last that decodes, not the one the header announces)."""
+    from tqdm.auto import tqdm
+
+    from .video import VideoError, read_frames, video_info
+
+    index = load_index(dataset, root, split)
+    unreadable = []
+    records = ucf101.present(index.train + index.test)
+    for record in tqdm(records, desc="checking videos", unit="video", leave=False):
+        try:
+            read_frames(record.path, [0, video_info(record.path).num_frames - 1], backend)
+        except VideoError:
+            unreadable.append(record.rel)
+    return {
+        "dataset": dataset,
+        "root": str(Path(root).expanduser().resolve()),
+        "split": split,
+        "classes": len(index.classes),
+        "train": len(index.train),
+        "test": len(index.test),
+        "present": len(records),
+        "missing": index.missing,
+        "unreadable": unreadable,
+    }
