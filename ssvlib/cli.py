@@ -59,6 +59,30 @@ def _bench_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache(args: argparse.Namespace) -> int:
+    """ssv data cache ROOT OUT: the videos resized once, same layout; non-zero on unreadable."""
+    from .data.cache import make_cache, parse_size
+
+    report = make_cache(
+        args.root, args.out, dataset=args.dataset, size=parse_size(args.size), workers=args.workers
+    )
+    print(json.dumps(report))
+    return 1 if report["unreadable"] else 0
+
+
+def _bench_loader(args: argparse.Namespace) -> int:
+    """ssv bench loader ROOT: one JSON line per paper, the dataset against decoding alone."""
+    from .bench import PAPERS, bench_loader
+
+    for paper in PAPERS if args.paper == "all" else (args.paper,):
+        result = bench_loader(
+            args.root, paper, args.preset, dataset=args.dataset, cache=args.cache,
+            samples=args.samples, passes=args.passes,
+        )  # fmt: skip
+        print(json.dumps(result), flush=True)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of `ssv`."""
     top = argparse.ArgumentParser(prog="ssv", description=__doc__)
@@ -84,6 +108,15 @@ def parser() -> argparse.ArgumentParser:
     download.add_argument("--dataset", default="ucf101", choices=("ucf101", "hmdb51"))
     download.add_argument("--splits-only", action="store_true", help="only the split files")
     download.set_defaults(run=_download)
+    cache = data.add_parser(
+        "cache", help="write a copy of a dataset resized once, for repeated runs (resumable)"
+    )
+    cache.add_argument("root", help=ROOT_HELP)
+    cache.add_argument("out", help="folder for the copy (then pass it as data_root)")
+    cache.add_argument("--dataset", default="ucf101", choices=("ucf101", "hmdb51"))
+    cache.add_argument("--size", default="128x171", help="HEIGHTxWIDTH (default: VCOP's 128x171)")
+    cache.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    cache.set_defaults(run=_cache)
 
     bench = groups.add_parser("bench", help="benchmarks").add_subparsers(
         dest="command", required=True
@@ -94,6 +127,19 @@ def parser() -> argparse.ArgumentParser:
     decode.add_argument("--backend", default="auto", choices=("auto", "decord", "pyav"))
     decode.add_argument("--limit", type=int, default=None, help="use at most this many videos")
     decode.set_defaults(run=_bench_decode)
+    loader = bench.add_parser(
+        "loader", help="a paper's dataset against decoding its frames alone, per core"
+    )
+    loader.add_argument("root", help=ROOT_HELP)
+    loader.add_argument(
+        "--paper", default="all", choices=("all", "shuffle_learn", "opn", "o3n", "vcop")
+    )
+    loader.add_argument("--preset", default="paper", choices=("cpu", "paper"))
+    loader.add_argument("--dataset", default="ucf101", choices=("ucf101", "hmdb51", "builtin"))
+    loader.add_argument("--cache", default=None, help="a copy made by `ssv data cache`, compared")
+    loader.add_argument("--samples", type=int, default=64)
+    loader.add_argument("--passes", type=int, default=3, help="the fastest pass counts")
+    loader.set_defaults(run=_bench_loader)
     return top
 
 

@@ -91,3 +91,16 @@ def test_bench_decode_prints_both_rates(tmp_path, capsys):
     assert result["videos"] == 4 and result["whole_video_samples_per_s"] > 0
     ratio = result["ssvlib_samples_per_s"] / result["whole_video_samples_per_s"]
     assert abs(result["ratio"] - ratio) < 0.02
+
+
+@pytest.mark.parametrize("dataset", ["ucf101", "hmdb51"])
+def test_download_fetches_the_dataset_asked_for(tmp_path, capsys, monkeypatch, dataset):
+    from ssvlib.data import download
+
+    calls = []
+    for name in ("download_ucf101", "download_hmdb51"):
+        monkeypatch.setattr(
+            download, name, lambda root, videos, name=name: calls.append((name, videos)) or root
+        )
+    assert main(["data", "download", str(tmp_path), "--dataset", dataset, "--splits-only"]) == 0
+    assert calls == [(f"download_{dataset}", False)]

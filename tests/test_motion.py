@@ -183,3 +183,10 @@ def test_video_motion_missing_file_names_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SSV_CACHE", str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError, match="nope.avi"):
         M.video_motion(tmp_path / "nope.avi")
+
+
+def test_motion_map_of_rgb_frames_is_the_summed_gray_differences():
+    frames = np.random.default_rng(0).integers(0, 256, (4, 30, 40, 3), dtype=np.uint8)
+    expected = np.abs(np.diff(M.to_gray(frames), axis=0)).sum(0)
+    assert np.array_equal(M.motion_map(frames), expected)
+    assert np.array_equal(M.motion_map(frames[:1]), np.zeros((30, 40), np.float32))

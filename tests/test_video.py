@@ -189,3 +189,19 @@ def test_decoded_frame_counts_are_cached_on_disk(real_hmdb51, monkeypatch, tmp_p
     monkeypatch.setattr(video, "_decode_count", no_decoding)
     video._video_info.cache_clear()  # a new process, as far as the in-memory cache goes
     assert video_info(path).num_frames == counted
+
+
+def test_small_frames_are_read_by_opencv_with_the_same_pixels(tmp_path, monkeypatch):
+    from ssvlib.data import video
+
+    rng = np.random.default_rng(0)
+    small = write_video(tmp_path / "small.avi", rng.integers(0, 256, (30, 48, 64, 3), np.uint8))
+    large = write_video(tmp_path / "large.avi", rng.integers(0, 256, (6, 144, 176, 3), np.uint8))
+    asked = [29, 3, 3, 17, 0]
+    by_pyav = read_frames(small, asked, "pyav")
+    used = []
+    real = video._opencv_frames
+    monkeypatch.setattr(video, "_opencv_frames", lambda *a: used.append(a[0]) or real(*a))
+    assert np.array_equal(read_frames(small, asked), by_pyav)  # "auto": OpenCV, same pixels
+    read_frames(large, [0, 5])
+    assert used == [small]  # 144x176 is above SMALL_FRAME: PyAV

@@ -146,7 +146,13 @@ def _jobs(root: Path, out: Path, dataset: str, size: tuple[int, int]) -> tuple[l
 
 def _claim(out: Path, root: Path, dataset: str, size: tuple[int, int]) -> None:
     """Write OUT's description, or check that OUT already caches this source at this size."""
-    info = {"version": VERSION, "source": str(root), "dataset": dataset, "size": list(size)}
+    info = {
+        "version": VERSION,
+        "source": str(root),
+        "dataset": dataset,
+        "size": list(size),
+        "quality": QUALITY,
+    }
     path = out / INFO_NAME
     if path.is_file():
         found = json.loads(path.read_text())

@@ -1,11 +1,16 @@
 """Video readers: decode only the frames a sample needs.
 
-Two backends give the same output, a uint8 RGB array shaped (frames, height, width, 3):
+Every way gives the same output, a uint8 RGB array shaped (frames, height, width, 3). The
+default (``auto``) chooses per video (`read_frames`):
 
-- ``pyav`` (the default, everywhere): seeks to the keyframe before the first frame asked for where
-  the file's timestamps are frame indices, else decodes from the start counting frames (some UCF-101
-  files have B-frames whose timestamps cannot be trusted); it stops after the last frame asked for
-  and converts to RGB only the frames asked for.
+- ``pyav``: seeks to the keyframe before the first frame asked for where the file's timestamps
+  are frame indices, else decodes from the start counting frames (some UCF-101 files have
+  B-frames whose timestamps cannot be trusted); it stops after the last frame asked for and
+  converts to RGB only the frames asked for. Frames larger than `SMALL_FRAME` pixels.
+- OpenCV, in order from the first frame: frames of at most `SMALL_FRAME` pixels (the built-in
+  videos), where PyAV's per-frame cost outweighs what its seeking saves.
+- motion JPEG (`ssv data cache`): each frame is a JPEG of its own; only those asked for are
+  decoded, with OpenCV's JPEG decoder.
 - ``decord`` (on request, where its wheel exists): seeks and decodes in C++. On UCF-101's clips it
   was slower than the PyAV path here (`ssv bench decode`), and it sometimes returns a wrong last
   frame for B-frame files, so its last frames are read with PyAV; files with placeholder packets
@@ -42,6 +47,7 @@ import numpy as np
 BACKENDS = ("auto", "decord", "pyav")
 _local = threading.local()  # per thread: the PyAV reformatter and the frame-count cache
 _TAIL = 4  # decord reads of the last frames are unreliable; see _decord_frames
+SMALL_FRAME = 128 * 171  # pixels; frames this small decode faster with OpenCV, see read_frames
 
 
 def _open(path: str | Path):
@@ -206,8 +212,17 @@ def _decord_reader(path: str):
 
 
 def read_frames(path: str | Path, indices: Sequence[int], backend: str = "auto") -> np.ndarray:
-    """Decode the frames at `indices` (any order, repeats allowed) as uint8 RGB (n, H, W, 3)."""
+    """Decode the frames at `indices` (any order, repeats allowed) as uint8 RGB (n, H, W, 3).
+
+    The way is chosen per video, by what was measured fastest (`ssv bench decode`): motion JPEG
+    (the cache `ssv data cache` writes) decodes only the frames asked for; frames of at most
+    `SMALL_FRAME` pixels are read in order by OpenCV, whose per-frame cost is below PyAV's (on
+    the built-in videos, PyAV alone made ssvlib 10% slower than decoding whole videos); larger
+    frames go through PyAV, which seeks and converts only the frames asked for. All give the
+    same pixels. backend="pyav" or "decord" forces that reader (motion JPEG aside).
+    """
     path = _checked(path)
+    chosen = backend
     backend = resolve_backend(backend)
     indices = [int(i) for i in indices]
     if not indices:
@@ -225,6 +240,8 @@ def read_frames(path: str | Path, indices: Sequence[int], backend: str = "auto")
             frames = _jpeg_frames(path, wanted, info)
         elif backend == "decord" and info.packets == info.num_frames:
             frames = _decord_frames(path, wanted, info)
+        elif chosen == "auto" and info.height * info.width <= SMALL_FRAME:
+            frames = _opencv_frames(path, wanted, info)
         else:
             frames = _pyav_frames(path, wanted, info)
     except VideoError:
@@ -332,6 +349,34 @@ def _jpeg_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray:
         raise VideoError(
             f"{path} holds {found} of the {len(wanted)} frames asked for: the file is truncated "
             f"or corrupt; delete it and make it again"
+        )
+    return out
+
+
+def _opencv_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray:
+    """Decode from the start with OpenCV up to the last wanted frame, converting only those."""
+    import cv2
+
+    out = np.empty((len(wanted), info.height, info.width, 3), np.uint8)
+    need = {index: k for k, index in enumerate(wanted)}
+    capture = cv2.VideoCapture(str(path))
+    try:
+        index = -1
+        for index in range(wanted[-1] + 1):
+            if not capture.grab():
+                index -= 1
+                break
+            if index in need:
+                ok, frame = capture.retrieve()
+                if not ok or frame.shape != out.shape[1:]:
+                    return _pyav_frames(path, wanted, info)
+                cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=out[need[index]])
+    finally:
+        capture.release()
+    if index < wanted[-1]:
+        raise VideoError(
+            f"{path} decoded only up to frame {index} but frame {wanted[-1]} was asked for: the "
+            f"file is truncated or corrupt; delete it and extract or download it again"
         )
     return out
 
