@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ssv-installed
 SMOKE_OUT := _build/smoke
 
-.PHONY: setup book test lint format clean-book clean
+.PHONY: setup book test results lint format clean-book clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ book: $(STAMP)
 test: $(STAMP)
 	SSV_SMOKE=1 SSV_SMOKE_BOOK_OUT=$(SMOKE_OUT) $(BIN)/python -m pytest tests notebooks --nbmake \
 		--nbmake-timeout=900 -p no:cacheprovider $(PYTEST_ARGS)
+
+# The 3-seed runs behind the comparison chapter, committed in sweeps/comparison/ (an hour or two
+# on a 2-core CPU); runs already there are skipped: delete a run's folder to run it again.
+results: $(STAMP)
+	$(BIN)/ssv sweep sweeps/comparison.yml
 
 # One linter and one formatter for the library, the tests and the notebooks.
 lint: $(STAMP)

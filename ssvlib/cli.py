@@ -83,6 +83,20 @@ def _bench_loader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    """ssv sweep FILE: papermill over a grid, in parallel, resumable; prints the manifest's path."""
+    from .sweep import MANIFEST, SweepError, load_sweep, run_sweep
+
+    command = " ".join(["ssv", "sweep", *args.argv])
+    try:
+        run_sweep(args.file, out=args.out, workers=args.workers, command=command)
+    except SweepError as err:
+        print(f"ssv sweep: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps({"manifest": str(load_sweep(args.file, args.out).out / MANIFEST)}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of `ssv`."""
     top = argparse.ArgumentParser(prog="ssv", description=__doc__)
@@ -118,6 +132,12 @@ def parser() -> argparse.ArgumentParser:
     cache.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     cache.set_defaults(run=_cache)
 
+    sweep = groups.add_parser("sweep", help="run notebooks over a grid of parameters (papermill)")
+    sweep.add_argument("file", help="a sweep file (YAML), e.g. sweeps/comparison.yml")
+    sweep.add_argument("--out", default=None, help="output folder (default: the file's `out`)")
+    sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: file's)")
+    sweep.set_defaults(run=_sweep)
+
     bench = groups.add_parser("bench", help="benchmarks").add_subparsers(
         dest="command", required=True
     )
@@ -145,7 +165,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `ssv` console script."""
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
+    args.argv = argv[1:]
     return args.run(args)
 
 

@@ -614,7 +614,7 @@ def test_unreadable_videos_are_left_out_or_skipped_and_listed_by_fit(
     monkeypatch.setattr(video, "read_frames", read)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(2))
     loader = make_loader(data, 3, train=True, device="cpu", seed=0)
-    model(next(iter(loader)).inputs.float())  # materialise the lazy layer
+    model(data.sample(0)[0][None].float())  # materialise the lazy layer
     optimizer = make_optimizer(model.parameters(), Optim("sgd", lr=0.01))
 
     def loss(outputs, labels):
