@@ -97,6 +97,17 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repository(args: argparse.Namespace) -> int:
+    """ssv book repository [URL]: print the repository URL, or set it everywhere it is used."""
+    from .publish import out_of_date, repository_url, set_repository
+
+    if args.url is None:
+        print(json.dumps({"url": repository_url(), "out_of_date": out_of_date()}))
+        return 1 if out_of_date() else 0
+    print(json.dumps({"url": repository_url(), "changed": set_repository(args.url)}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of `ssv`."""
     top = argparse.ArgumentParser(prog="ssv", description=__doc__)
@@ -137,6 +148,15 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", default=None, help="output folder (default: the file's `out`)")
     sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: file's)")
     sweep.set_defaults(run=_sweep)
+
+    book = groups.add_parser("book", help="publishing settings").add_subparsers(
+        dest="command", required=True
+    )
+    repository = book.add_parser(
+        "repository", help="the GitHub repository the book, its buttons and Colab cells use"
+    )
+    repository.add_argument("url", nargs="?", help="https://github.com/OWNER/REPO to set")
+    repository.set_defaults(run=_repository)
 
     bench = groups.add_parser("bench", help="benchmarks").add_subparsers(
         dest="command", required=True

@@ -554,3 +554,27 @@ def element_encodings(frames: torch.Tensor, encodings: dict[str, object]):
         ax_row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def comparison_gains(summary: Sequence[dict], measures: Sequence[str]):
+    """Gain over random initialisation per measure (groups) and paper (bars), in points: the bar
+    is the mean over seeds, each dot one seed, the whisker one standard deviation."""
+    fig, ax = plt.subplots(figsize=(8.5, 3.4))
+    width = 0.8 / max(1, len(summary))
+    positions = np.arange(len(measures))
+    for k, entry in enumerate(summary):
+        x = positions - 0.4 + width * (k + 0.5)
+        gains = [entry.get(m, {}).get("gain") for m in measures]
+        means = [100 * g.mean if g else np.nan for g in gains]
+        errors = [100 * (g.sd or 0) if g else 0 for g in gains]
+        ax.bar(x, means, width, yerr=errors, capsize=2, label=entry["name"], alpha=0.85)
+        for xi, gain in zip(x, gains, strict=True):
+            if gain:
+                ax.scatter([xi] * len(gain.values), [100 * v for v in gain.values], s=8,
+                           color="black", zorder=3)  # fmt: skip
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_xticks(positions, list(measures), fontsize=8)
+    ax.set_ylabel("gain over random init\n(points, video level)")
+    ax.legend(fontsize=8, ncols=len(summary), loc="upper center", bbox_to_anchor=(0.5, 1.18))
+    fig.tight_layout()
+    return fig

@@ -78,13 +78,19 @@ def _value_name(value) -> str:
 
 
 def load_sweep(
-    file: str | Path, out: str | Path | None = None, workers: int | None = None
+    file: str | Path,
+    out: str | Path | None = None,
+    workers: int | None = None,
+    grid: dict | None = None,
 ) -> Sweep:
-    """Read a sweep file; check its keys and notebooks; expand the grid into runs."""
+    """Read a sweep file; check its keys and notebooks; expand the grid (or `grid`, which
+    replaces the file's) into runs."""
     import yaml
 
     file = Path(file).expanduser().resolve()
     spec = yaml.safe_load(file.read_text()) or {}
+    if grid is not None:
+        spec["grid"] = grid
     unknown = set(spec) - set(KEYS)
     if unknown:
         raise SweepError(f"{file}: unknown keys {sorted(unknown)}; a sweep file has {KEYS}")
@@ -182,6 +188,7 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = True,
     command: str | None = None,
+    grid: dict | None = None,
 ) -> dict:
     """Run every run of the sweep file not yet done; return (and write) the manifest.
 
@@ -189,7 +196,7 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
-    sweep = load_sweep(file, out, workers)
+    sweep = load_sweep(file, out, workers, grid)
     sweep.out.mkdir(parents=True, exist_ok=True)
     threads = max(1, (os.cpu_count() or 1) // sweep.workers)
     path = sweep.out / MANIFEST
@@ -229,7 +236,9 @@ def run_sweep(
 
     save()
     with ThreadPoolExecutor(sweep.workers) as pool:
-        bar = tqdm(total=len(sweep.runs), desc="sweep", unit="run", disable=not progress)
+        bar = tqdm(
+            total=len(sweep.runs), desc="sweep", unit="run", disable=not progress, leave=False
+        )
         for _ in pool.map(one, sweep.runs):
             bar.update()
         bar.close()

@@ -27,6 +27,10 @@ draws its random choices from (seed, epoch, index) with a `set_epoch` method, wh
 before every epoch. This is why loader workers are never persistent: a persistent worker keeps
 the copy of the dataset made at the first epoch and never sees a later `set_epoch`.
 
+Several processes (torchrun, `ssvlib.distributed`): each process loads its share of every global
+batch, the model is wrapped in DistributedDataParallel, the epoch's numbers are summed over the
+processes, and rank 0 alone writes checkpoints; resuming works as above.
+
 Unreadable videos. A training dataset that cannot decode a video gives the sample to the next
 video and names the failed one (`ssvlib.data.datasets`); `collate` gathers those names into the
 batch, `fit` records them per epoch (`skipped`) beside the videos the dataset left out when it was
@@ -54,7 +58,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .config import check_choice, resolve_device
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -138,26 +142,54 @@ def make_scheduler(
 class EpochSampler(Sampler[int]):
     """Shuffles range(n) with a permutation drawn from (seed, epoch): same epoch, same order."""
 
-    def __init__(self, n: int | Sized, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(
+        self,
+        n: int | Sized,
+        seed: int = 0,
+        shuffle: bool = True,
+        *,
+        batch_size: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         super().__init__()
         self.n = n if isinstance(n, int) else len(n)
         if self.n < 0 or seed < 0:
             raise ValueError(
                 f"EpochSampler needs n >= 0 and seed >= 0 (got n={self.n}, seed={seed})"
             )
+        if world_size > 1 and (batch_size is None or not 0 <= rank < world_size):
+            raise ValueError("a sharded EpochSampler needs batch_size and 0 <= rank < world_size")
         self.seed, self.shuffle, self.epoch = seed, shuffle, 0
+        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose order the next iteration yields (`fit` calls this)."""
         self.epoch = epoch
 
-    def __iter__(self) -> Iterator[int]:
+    def _order(self) -> list[int]:
+        """Every index, in this epoch's order."""
         if not self.shuffle:
-            return iter(range(self.n))
-        return iter(np.random.default_rng((self.seed, self.epoch)).permutation(self.n).tolist())
+            return list(range(self.n))
+        return np.random.default_rng((self.seed, self.epoch)).permutation(self.n).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        order = self._order()
+        if self.world_size == 1:
+            return iter(order)
+        # One process's share: its block of each global batch of batch_size * world_size, so
+        # that the processes' batches together are the batch a single process would take.
+        share, whole = self.batch_size, self.batch_size * self.world_size
+        return iter(
+            index
+            for start in range(0, len(order) - whole + 1, whole)
+            for index in order[start + self.rank * share : start + (self.rank + 1) * share]
+        )
 
     def __len__(self) -> int:
-        return self.n
+        if self.world_size == 1:
+            return self.n
+        return self.n // (self.batch_size * self.world_size) * self.batch_size
 
 
 def seed_worker(worker_id: int) -> None:
@@ -207,7 +239,8 @@ def make_loader(
     """The loader every chapter uses: shuffled by (seed, epoch) to train, in order otherwise.
 
     Training drops the last incomplete batch (unless the dataset is smaller than a batch), and
-    names the videos skipped for a batch (`collate`). num_workers=None picks `default_num_workers(device)`;
+    names the videos skipped for a batch (`collate`). Under torchrun, `batch_size` is the global
+    batch: each process loads its share of it. num_workers=None picks `default_num_workers(device)`;
     memory is pinned for CUDA.
     """
     device = resolve_device(device)
@@ -217,10 +250,23 @@ def make_loader(
             f"num_workers={workers} must be >= 0 (0 loads in the main process) and "
             f"batch_size={batch_size} >= 1"
         )
+    sampler = EpochSampler(len(dataset), seed, shuffle=train)
+    processes = distributed.world_size()
+    if train and processes > 1:  # each process takes its share of every global batch
+        if batch_size % processes:
+            raise ValueError(
+                f"batch_size={batch_size} (the global batch) must divide among the "
+                f"{processes} processes; choose a multiple of {processes}"
+            )
+        batch_size //= processes
+        sampler = EpochSampler(
+            len(dataset), seed, batch_size=batch_size, rank=distributed.rank(),
+            world_size=processes,
+        )  # fmt: skip
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=EpochSampler(len(dataset), seed, shuffle=train),
+        sampler=sampler,
         drop_last=train and len(dataset) > batch_size,
         num_workers=workers,
         pin_memory=device.type == "cuda",
@@ -311,6 +357,13 @@ class _Tally:
             self.correct += int((outputs.argmax(1) == labels).sum())
             self.scored += n
 
+    def combine_processes(self) -> None:
+        """Sum the tallies of every process (under torchrun): the epoch's numbers, not a share."""
+        totals = distributed.sum_over_processes(
+            self.loss_sum, self.samples, self.correct, self.scored
+        )
+        self.loss_sum, self.samples, self.correct, self.scored = totals[0], *map(int, totals[1:])
+
     @property
     def loss(self) -> float:
         return self.loss_sum / max(1, self.samples)
@@ -381,12 +434,17 @@ def fit(
         checkpoint.restore(ckpt, model, optimizer, scheduler, train_loader, val_loader)
         history, start = History.from_dict(ckpt["history"]), ckpt["epoch"]
     history.left_out = list(getattr(getattr(train_loader, "dataset", None), "unreadable", []))
+    net, main = model, distributed.is_main()
+    if distributed.active():  # torchrun: gradients averaged over the processes at every step
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
     steps = _epoch_steps(train_loader, max_steps_per_epoch)
     bar = tqdm(
         total=None if steps is None else steps * (epochs - start),
         desc=desc,
-        disable=not progress or start == epochs,
+        disable=not progress or start == epochs or not main,
         leave=False,
     )
     for epoch in range(start, epochs):
@@ -398,7 +456,7 @@ def fit(
             inputs, labels = _to_device(batch, device)
             skipped.extend(batch.skipped if isinstance(batch, Batch) else ())
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                outputs = model(inputs)
+                outputs = net(inputs)
                 loss = loss_fn(outputs, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -416,6 +474,8 @@ def fit(
             tally.add(loss_value, outputs, labels)
             bar.update()
             bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {tally.loss:.3f}", refresh=False)
+        tally.combine_processes()
+        skipped = distributed.gather_lists(skipped)
         if tally.samples == 0:
             raise ValueError(
                 f"{desc}: train_loader yielded no batches in epoch {epoch + 1} "
@@ -440,9 +500,9 @@ def fit(
         if _improved(record, history):
             history.best_epoch, history.best_val_loss = epoch + 1, val_loss
             if select_best:  # before last.pt, which then names this epoch as the best
-                best_state = checkpoint.keep_best(model, epoch + 1, ckpt_dir)
+                best_state = checkpoint.keep_best(model, epoch + 1, ckpt_dir if main else None)
         history.epochs.append(record)
-        if ckpt_dir is not None:
+        if ckpt_dir is not None and main:  # one writer; the others wait below
             checkpoint.save(
                 {  # everything needed to continue after this epoch
                     "epoch": epoch + 1,
@@ -455,6 +515,7 @@ def fit(
                 },
                 ckpt_dir / "last.pt",
             )
+        distributed.barrier()
     bar.close()
 
     if select_best and history.best_epoch is not None:
@@ -462,7 +523,7 @@ def fit(
             best_state = checkpoint.read_best(ckpt_dir, history.best_epoch)
         if best_state is not None:
             model.load_state_dict(best_state)
-    if progress:
+    if progress and main:
         print(_summary(desc, history, epochs, resumed_from=start, folder=ckpt_dir))
     return history
 

@@ -41,6 +41,7 @@ def test_smoke_book_builds_without_warnings(tmp_path):
         "book/intro.html",
         "book/background.html",
         "book/bibliography.html",
+        "book/scale.html",
         "notebooks/00_data_and_sampling.html",
         "notebooks/01_shuffle_and_learn.html",
         "notebooks/02_opn.html",
@@ -52,6 +53,9 @@ def test_smoke_book_builds_without_warnings(tmp_path):
     assert "Misra" in bibliography and "Soomro" in bibliography
     for page in sorted((html / "notebooks").glob("*.html")):
         text = page.read_text()
+        assert text.count("<img") >= 1, f"{page.name} has no figure"
+        assert "install ssvlib first" not in text, f"{page.name} shows the Colab install cell"
+        assert "highlight-ipythontb" not in text, f"{page.name} shows an error output"
         assert "Traceback (most recent call last)" not in text, f"{page.name} shows a traceback"
         assert "output stderr" not in text, f"{page.name} shows stderr (progress bars, warnings)"
         # Training prints one line per run, and a cell's prints share one box: a chapter shows

@@ -55,6 +55,8 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     ]
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip  # Binder installs ssvlib itself from environment.yml
+    pip = [r for r in pip if r != "-e ."]
     assert _requirement_names(pip) == _requirement_names(wanted)
 
 
@@ -66,3 +68,51 @@ def test_ssv_command_points_at_a_working_entry_point(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     assert "data" in capsys.readouterr().out
+
+
+def test_the_workflow_tests_every_push_and_publishes_main_and_passes_zizmor():
+    import shutil
+    import subprocess
+
+    path = REPO / ".github" / "workflows" / "book.yml"
+    workflow = yaml.safe_load(path.read_text())
+    triggers = workflow[True]  # YAML reads the key `on` as True
+    assert {"push", "pull_request"} <= set(triggers)
+    jobs = workflow["jobs"]
+    assert any("make test" in step.get("run", "") for step in jobs["test"]["steps"])
+    assert "refs/heads/main" in jobs["book"]["if"] and jobs["book"]["needs"] == "test"
+    assert any("make book" in step.get("run", "") for step in jobs["book"]["steps"])
+    uses = [s.get("uses", "") for job in jobs.values() for s in job["steps"]]
+    assert any(u.startswith("actions/deploy-pages@") for u in uses)
+    assert all(re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", u) for u in uses if u), uses
+    zizmor = shutil.which("zizmor") or str(Path(__import__("sys").executable).with_name("zizmor"))
+    result = subprocess.run([zizmor, "--offline", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_repository_url_is_one_setting_that_every_place_uses():
+    from ssvlib.publish import out_of_date
+
+    assert out_of_date() == [], "run `ssv book repository URL` to write the setting everywhere"
+
+
+def test_setting_the_repository_url_writes_it_everywhere(tmp_path, monkeypatch):
+    import shutil
+
+    from ssvlib import publish
+
+    for name in ("_config.yml", "README.md"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    monkeypatch.setattr(publish, "REPO", tmp_path)
+    monkeypatch.setattr(publish, "CONFIG", tmp_path / "_config.yml")
+    monkeypatch.setattr(publish, "README", tmp_path / "README.md")
+    publish.set_repository("https://github.com/someone/video-book.git")
+    assert publish.repository_url() == "https://github.com/someone/video-book"
+    assert publish.out_of_date() == []
+    readme = (tmp_path / "README.md").read_text()
+    assert "mybinder.org/v2/gh/someone/video-book" in readme and "ssvlib/ssv-book" not in readme
+    first = json.loads((tmp_path / "notebooks" / "04_vcop.ipynb").read_text())["cells"]
+    assert "git+https://github.com/someone/video-book" in "".join(first[1]["source"])
+    with pytest.raises(ValueError, match="not a GitHub repository URL"):
+        publish.set_repository("https://gitlab.com/a/b")

@@ -1,0 +1,138 @@
+"""The comparison chapter's numbers: every paper on one protocol, mean and spread over seeds.
+
+`summarize(records)` pairs each run's pretrained encoder with its own random initialisation
+(same seed, same budget), so a gain is measured seed by seed before it is averaged. Records are
+results files (`ssvlib.results`); `ssvlib.sweep.sweep_records` reads a sweep's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .reported import REPORTED
+
+MEASURES = {  # name in the book: column of `results.results_table`
+    "linear probe": "linear_probe_acc",
+    "retrieval top-1": "retrieval_top1",
+    "retrieval top-5": "retrieval_top5",
+    "fine-tune, 100% labels": "finetune_video_acc@1.0",
+    "fine-tune, 10% labels": "finetune_video_acc@0.1",
+}
+NAMES = {"shuffle_learn": "Shuffle and Learn", "opn": "OPN", "o3n": "O3N", "vcop": "VCOP"}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Values over seeds, their mean and sample standard deviation (None for one seed)."""
+
+    values: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / len(self.values)
+
+    @property
+    def sd(self) -> float | None:
+        if len(self.values) < 2:
+            return None
+        mean = self.mean
+        return math.sqrt(sum((v - mean) ** 2 for v in self.values) / (len(self.values) - 1))
+
+    def text(self, scale: float = 100.0, digits: int = 1) -> str:
+        """'49.2 ± 3.2' (percent by default)."""
+        sd = "" if self.sd is None else f" ± {scale * self.sd:.{digits}f}"
+        return f"{scale * self.mean:.{digits}f}{sd}"
+
+
+def latest_per_seed(records: list[dict]) -> list[dict]:
+    """One record per (paper, seed, dataset, downstream): the newest, where runs were repeated."""
+    newest: dict[tuple, dict] = {}
+    for record in sorted(records, key=lambda r: r.get("created", "")):
+        key = (record["paper"], record["seed"], record["dataset"], record.get("downstream"))
+        newest[key] = record
+    return list(newest.values())
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """Per paper: seeds, pretext accuracy as a multiple of chance, and for every measure the
+    pretrained and random-init values and the gain, each a `Spread` over seeds."""
+    from .results import results_table
+
+    rows = results_table(latest_per_seed(records))
+    summary = []
+    for paper in [p for p in NAMES if any(r["paper"] == p for r in rows)]:
+        pre = {r["seed"]: r for r in rows if r["paper"] == paper and r["init"] == "pretrained"}
+        rnd = {r["seed"]: r for r in rows if r["paper"] == paper and r["init"] == "random_init"}
+        seeds = sorted(set(pre) & set(rnd))
+        entry = {
+            "paper": paper,
+            "name": NAMES[paper],
+            "seeds": seeds,
+            "pretext_acc": Spread(tuple(pre[s]["pretext_val_acc"] for s in seeds)),
+            "pretext_x_chance": Spread(
+                tuple(pre[s]["pretext_val_acc"] / pre[s]["pretext_chance"] for s in seeds)
+            ),
+            "chance": pre[seeds[0]]["pretext_chance"],
+        }
+        for measure, column in MEASURES.items():
+            if any(pre[s].get(column) is None or rnd[s].get(column) is None for s in seeds):
+                continue
+            entry[measure] = {
+                "pretrained": Spread(tuple(pre[s][column] for s in seeds)),
+                "random_init": Spread(tuple(rnd[s][column] for s in seeds)),
+                "gain": Spread(tuple(pre[s][column] - rnd[s][column] for s in seeds)),
+            }
+        summary.append(entry)
+    return summary
+
+
+def format_summary(summary: list[dict]) -> str:
+    """A Markdown table: one row per paper and measure (video-level %, mean ± sd over seeds)."""
+    lines = [
+        "| paper | measure | pretrained | random init | gain | seeds with a gain |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in summary:
+        chance = f"{100 * entry['chance']:.1f}"
+        lines.append(
+            f"| {entry['name']} | pretext (held out; chance {chance}) | "
+            f"{entry['pretext_acc'].text()} ({entry['pretext_x_chance'].text(1, 1)}x chance) "
+            "| | | |"
+        )
+        for measure in MEASURES:
+            if measure not in entry:
+                continue
+            values = entry[measure]
+            wins = sum(g > 0 for g in values["gain"].values)
+            lines.append(
+                f"| | {measure} | {values['pretrained'].text()} | "
+                f"{values['random_init'].text()} | {_signed(values['gain'])} | "
+                f"{wins} of {len(values['gain'].values)} |"
+            )
+    return "\n".join(lines)
+
+
+def _signed(spread: Spread) -> str:
+    """A gain with its sign: '+7.8 ± 0.9'."""
+    text = spread.text()
+    return text if text.startswith("-") else f"+{text}"
+
+
+def format_reported() -> str:
+    """A Markdown table of the papers' own fine-tuning numbers (%, as they report them)."""
+    lines = [
+        "| paper | network | UCF-101 | HMDB-51 | random init (UCF-101 / HMDB-51) | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in REPORTED.values():
+        random = (
+            f"{entry.ucf101_random} / {entry.hmdb51_random}"
+            if entry.ucf101_random is not None
+            else "not reported"
+        )
+        lines.append(
+            f"| {entry.paper} | {entry.network} | {entry.ucf101} | {entry.hmdb51} | {random} | "
+            f"{entry.note} |"
+        )
+    return "\n".join(lines)
