@@ -119,13 +119,17 @@ def set_repository(url: str) -> list[str]:
         raise ValueError(f"{url!r} is not a GitHub repository URL (https://github.com/OWNER/REPO)")
     changed = []
     config = CONFIG.read_text()
-    CONFIG.write_text(_SETTING.sub(lambda m: m[1] + url, config, count=1))
-    changed.append(CONFIG.name)
+    updated = _SETTING.sub(lambda m: m[1] + url, config, count=1)
+    if updated != config:
+        CONFIG.write_text(updated)
+        changed.append(CONFIG.name)
     readme = README.read_text()
     if _LAUNCH.search(readme) is None:
         raise ValueError(f"{README} has no <!-- launch --> ... <!-- /launch --> block to update")
-    README.write_text(_LAUNCH.sub(lambda _: launch_links(url), readme, count=1))
-    changed.append(README.name)
+    updated = _LAUNCH.sub(lambda _: launch_links(url), readme, count=1)
+    if updated != readme:
+        README.write_text(updated)
+        changed.append(README.name)
     for path in notebooks():
         if not has_install_cell(path, url):
             write_install_cell(path, url)

@@ -28,8 +28,10 @@ before every epoch. This is why loader workers are never persistent: a persisten
 the copy of the dataset made at the first epoch and never sees a later `set_epoch`.
 
 Several processes (torchrun, `ssvlib.distributed`): each process loads its share of every global
-batch, the model is wrapped in DistributedDataParallel, the epoch's numbers are summed over the
-processes, and rank 0 alone writes checkpoints; resuming works as above.
+batch, the model is wrapped in DistributedDataParallel (on GPUs with SyncBatchNorm, so that batch
+norm sees the global batch; on CPUs PyTorch has none, and each process normalises its share), the
+epoch's numbers are summed over the processes, and rank 0 alone writes checkpoints; resuming
+works as above.
 
 Unreadable videos. A training dataset that cannot decode a video gives the sample to the next
 video and names the failed one (`ssvlib.data.datasets`); `collate` gathers those names into the
@@ -438,6 +440,8 @@ def fit(
     if distributed.active():  # torchrun: gradients averaged over the processes at every step
         from torch.nn.parallel import DistributedDataParallel
 
+        if device.type == "cuda":  # batch norm over the global batch, as on one process
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
     steps = _epoch_steps(train_loader, max_steps_per_epoch)
