@@ -11,41 +11,44 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _shared(variable: str, name: str, marker: str) -> Path | None:
+    """$variable, else ../shared/<name> beside the checkout, where it holds `marker`; else None."""
+    path = Path(os.environ.get(variable) or REPO.parent / "shared" / name)
+    return path if (path / marker).is_dir() else None
+
+
+def _or_skip(root: Path | None, dataset: str, variable: str, holds: str, name: str) -> Path:
+    """`root`, or skip the test saying how to give it the real files."""
+    if root is None:
+        pytest.skip(
+            f"real {dataset} files not found: set {variable} to a folder holding {holds} "
+            f"(CI uses ../shared/{name})"
+        )
+    return root
+
+
 def real_data_root() -> Path | None:
     """$SSV_REAL_DATA, else ../shared/ucf101 beside the checkout, else None."""
-    candidate = os.environ.get("SSV_REAL_DATA") or REPO.parent / "shared" / "ucf101"
-    path = Path(candidate)
-    return path if (path / "ucfTrainTestlist").is_dir() else None
+    return _shared("SSV_REAL_DATA", "ucf101", "ucfTrainTestlist")
+
+
+def real_hmdb51_root() -> Path | None:
+    """$SSV_REAL_HMDB51, else ../shared/hmdb51 beside the checkout, else None."""
+    return _shared("SSV_REAL_HMDB51", "hmdb51", "testTrainMulti_7030_splits")
 
 
 @pytest.fixture(scope="session")
 def real_root() -> Path:
     """The real UCF-101 split files and clips; skips when this clone has none."""
-    root = real_data_root()
-    if root is None:
-        pytest.skip(
-            "real UCF-101 files not found: set SSV_REAL_DATA to a folder holding "
-            "ucfTrainTestlist/ and UCF-101/ (CI uses ../shared/ucf101)"
-        )
-    return root
-
-
-def real_hmdb51_root() -> Path | None:
-    """$SSV_REAL_HMDB51, else ../shared/hmdb51 beside the checkout, else None."""
-    candidate = Path(os.environ.get("SSV_REAL_HMDB51") or REPO.parent / "shared" / "hmdb51")
-    return candidate if (candidate / "testTrainMulti_7030_splits").is_dir() else None
+    holds = "ucfTrainTestlist/ and UCF-101/"
+    return _or_skip(real_data_root(), "UCF-101", "SSV_REAL_DATA", holds, "ucf101")
 
 
 @pytest.fixture(scope="session")
 def real_hmdb51() -> Path:
     """The real HMDB-51 split files and clips; skips when this clone has none."""
-    root = real_hmdb51_root()
-    if root is None:
-        pytest.skip(
-            "real HMDB-51 files not found: set SSV_REAL_HMDB51 to a root holding "
-            "testTrainMulti_7030_splits/ and videos/ (CI uses ../shared/hmdb51)"
-        )
-    return root
+    holds = "testTrainMulti_7030_splits/ and videos/"
+    return _or_skip(real_hmdb51_root(), "HMDB-51", "SSV_REAL_HMDB51", holds, "hmdb51")
 
 
 def write_video(path: Path, frames: np.ndarray, fps: int = 25, gop: int = 12) -> Path:
