@@ -27,7 +27,7 @@ test: $(STAMP)
 	SSV_SMOKE=1 SSV_SMOKE_BOOK_OUT=$(SMOKE_OUT) $(BIN)/python -m pytest tests notebooks --nbmake \
 		--nbmake-timeout=900 -p no:cacheprovider $(PYTEST_ARGS)
 
-# The 3-seed runs behind the comparison chapter, committed in sweeps/comparison/ (an hour or two
+# The 3-seed runs behind the comparison chapter, committed in sweeps/comparison/ (76 minutes
 # on a 2-core CPU); runs already there are skipped: delete a run's folder to run it again.
 results: $(STAMP)
 	$(BIN)/ssv sweep sweeps/comparison.yml

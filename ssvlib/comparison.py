@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from .reported import REPORTED
 
@@ -136,3 +137,20 @@ def format_reported() -> str:
             f"{entry.note} |"
         )
     return "\n".join(lines)
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "sweeps" / "comparison"
+
+
+def seed_table(paper: str, folder: str | Path | None = None) -> str:
+    """`format_summary` of one paper's runs in a sweep folder (default: the committed runs that
+    `make results` re-creates), for a chapter's "what three seeds show"."""
+    from .sweep import sweep_records
+
+    folder = Path(folder) if folder is not None else COMMITTED
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no sweep folder {folder}: run `make results` to make it")
+    entries = [e for e in summarize(sweep_records(folder)) if e["paper"] == paper]
+    if not entries:
+        raise ValueError(f"{folder} holds no run of {paper!r}: run `make results`")
+    return format_summary(entries)

@@ -47,6 +47,7 @@ def test_smoke_book_builds_without_warnings(tmp_path):
         "notebooks/02_opn.html",
         "notebooks/03_o3n.html",
         "notebooks/04_vcop.html",
+        "notebooks/05_comparison.html",
     ):
         assert (html / page).is_file(), f"{page} was not built"
     bibliography = (html / "book/bibliography.html").read_text()
