@@ -165,10 +165,11 @@ def patch_boxes(
     return window_boxes(place_patch(frames, view, rng), count, view, rng)
 
 
-def split_channels(stacked: np.ndarray, picks: np.ndarray) -> np.ndarray:
-    """(N, T, H, W, 3) uint8: frame (n, t) keeps colour channel picks[n, t], copied into all three."""
-    chosen = np.take_along_axis(stacked, picks[:, :, None, None, None], axis=4)
-    return np.repeat(chosen, 3, axis=4)
+def split_channels(stacked: np.ndarray, picks: np.ndarray, axis: int = 4) -> np.ndarray:
+    """(N, T, ...) uint8 frames, colour on `axis` ((N, T, H, W, 3) by default; 2 for planar
+    (N, T, 3, H, W)): frame (n, t) keeps colour channel picks[n, t], copied into all three."""
+    index = picks.reshape(picks.shape + (1,) * (stacked.ndim - 2))
+    return np.repeat(np.take_along_axis(stacked, index, axis=axis), 3, axis=axis)
 
 
 def interpolation_for(source: tuple[int, int], target: tuple[int, int]) -> int:
@@ -241,8 +242,7 @@ def decode_elements(
         rows = planar.reshape(-1, cw)  # every row of every plane, reversed in place in one call
         cv2.flip(rows, 1, dst=rows)
     if rng is not None and view.channel_split:  # each frame: one channel, copied into all three
-        picks = rng.integers(0, 3, size=planar.shape[:2])
-        planar[...] = np.take_along_axis(planar, picks[:, :, None, None, None], axis=2)
+        planar = split_channels(planar, rng.integers(0, 3, size=planar.shape[:2]), axis=2)
     return torch.from_numpy(planar)
 
 

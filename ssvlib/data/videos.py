@@ -103,10 +103,9 @@ def open_videos(
         raise ValueError(f"dataset={dataset!r} needs data_root: {ROOT_HELP[dataset]}")
     if dataset == "hmdb51":
         root = hmdb51.find_root(data_root)
-        index = hmdb51.load_split(root, split)
     else:
         root = builtin_root() if dataset == "builtin" else ucf101.find_root(data_root)
-        index = ucf101.load_split(root, split)
+    index = load_index(dataset, root, split)
     train, test = ucf101.present(index.train), ucf101.present(index.test)
     groups = len({r.group for r in train})
     if groups < val_groups + 1 or not test or not train:
