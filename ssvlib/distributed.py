@@ -4,7 +4,7 @@
 and LOCAL_RANK in their environment. `start()` joins them into one process group (NCCL between
 GPUs, gloo on CPUs) and gives each its device. From there the rest of ssvlib asks `rank()` and
 `world_size()`: the training loader hands each process its share of every global batch
-(`ssvlib.train.EpochSampler`), `fit` wraps the model in DistributedDataParallel, sums the epoch's
+(`ssvlib.data.loader.EpochSampler`), `fit` wraps the model in DistributedDataParallel, sums the epoch's
 loss and accuracy over the processes, and only rank 0 writes checkpoints. Outside torchrun every
 function here answers as a single process does.
 """

@@ -32,9 +32,10 @@ from torch import nn
 from .checkpoint import videos_digest, weights_fingerprint
 from .config import check_choice, resolve_device, run_dir, seed_everything
 from .data.datasets import VideoDataset, View, subset_by_fraction
+from .data.loader import make_loader
 from .data.videos import Videos
 from .models.tuple_model import ElementEncoder
-from .train import Optim, fit, make_loader, make_optimizer, make_scheduler
+from .train import Optim, fit, make_optimizer, make_scheduler
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from torch import nn
 from .checkpoint import videos_digest, weights_fingerprint
 from .config import resolve_device, run_dir, seed_everything
 from .data.datasets import TupleDataset, View
+from .data.loader import make_loader
 from .tasks.task import Task
-from .train import History, Optim, fit, make_loader, make_optimizer, make_scheduler
+from .train import History, Optim, fit, make_optimizer, make_scheduler
 
 
 @dataclass(frozen=True)

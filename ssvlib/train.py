@@ -1,6 +1,7 @@
 """The one training loop every chapter uses (`fit`), with its optimiser, schedule and loaders.
 
-A typical run (`ssvlib.pretrain.pretrain` and `ssvlib.evaluate.finetune` both look like this)::
+A typical run (`ssvlib.pretrain.pretrain` and `ssvlib.evaluate.finetune` both look like this;
+`make_loader` is `ssvlib.data.loader`'s)::
 
     seed_everything(seed)
     model = ...
@@ -24,8 +25,8 @@ Reproducible runs. On the CPU, a run stopped after any epoch and resumed ends bi
 that never stopped, provided that `seed_everything(seed)` is called before the model is built, the
 loader comes from `make_loader` (its batch order depends only on seed and epoch), and the dataset
 draws its random choices from (seed, epoch, index) with a `set_epoch` method, which `fit` calls
-before every epoch. This is why loader workers are never persistent: a persistent worker keeps
-the copy of the dataset made at the first epoch and never sees a later `set_epoch`.
+before every epoch (in worker processes, the loader's (epoch, index) keys carry it:
+`ssvlib.data.loader`).
 
 Several processes (torchrun, `ssvlib.distributed`): each process loads its share of every global
 batch, the model is wrapped in DistributedDataParallel (on GPUs with SyncBatchNorm, so that batch
@@ -46,22 +47,18 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from tqdm.auto import tqdm
 
 from . import checkpoint, distributed
 from .config import check_choice, resolve_device
+from .data.loader import Batch
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "none")
@@ -135,146 +132,6 @@ def make_scheduler(
         )
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(optim, step, epochs, steps_per_epoch)
-    )
-
-
-# --------------------------------------------------------------------------- data loading
-
-
-class EpochSampler(Sampler[int]):
-    """Shuffles range(n) with a permutation drawn from (seed, epoch): same epoch, same order."""
-
-    def __init__(
-        self,
-        n: int | Sized,
-        seed: int = 0,
-        shuffle: bool = True,
-        *,
-        batch_size: int | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        super().__init__()
-        self.n = n if isinstance(n, int) else len(n)
-        if self.n < 0 or seed < 0:
-            raise ValueError(
-                f"EpochSampler needs n >= 0 and seed >= 0 (got n={self.n}, seed={seed})"
-            )
-        if world_size > 1 and (batch_size is None or not 0 <= rank < world_size):
-            raise ValueError("a sharded EpochSampler needs batch_size and 0 <= rank < world_size")
-        self.seed, self.shuffle, self.epoch = seed, shuffle, 0
-        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose order the next iteration yields (`fit` calls this)."""
-        self.epoch = epoch
-
-    def _order(self) -> list[int]:
-        """Every index, in this epoch's order."""
-        if not self.shuffle:
-            return list(range(self.n))
-        return np.random.default_rng((self.seed, self.epoch)).permutation(self.n).tolist()
-
-    def __iter__(self) -> Iterator[int]:
-        order = self._order()
-        if self.world_size == 1:
-            return iter(order)
-        # One process's share: its block of each global batch of batch_size * world_size, so
-        # that the processes' batches together are the batch a single process would take.
-        share, whole = self.batch_size, self.batch_size * self.world_size
-        return iter(
-            index
-            for start in range(0, len(order) - whole + 1, whole)
-            for index in order[start + self.rank * share : start + (self.rank + 1) * share]
-        )
-
-    def __len__(self) -> int:
-        if self.world_size == 1:
-            return self.n
-        return self.n // (self.batch_size * self.world_size) * self.batch_size
-
-
-def seed_worker(worker_id: int) -> None:
-    """Seed Python's and NumPy's global generators in a DataLoader worker from its torch seed."""
-    seed = torch.initial_seed() % 2**32
-    random.seed(seed)
-    np.random.seed(seed)
-
-
-def default_num_workers(device: torch.device) -> int:
-    """Loader processes: none on a CPU (the math needs every core), up to 8 beside a GPU."""
-    if device.type == "cpu":
-        return 0
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
-
-
-class Skipped(tuple):
-    """The last entry of a sample made in place of unreadable videos: their paths."""
-
-
-class Batch(NamedTuple):
-    """A training batch: inputs, labels, and the videos skipped as unreadable while making it."""
-
-    inputs: Any
-    labels: Any
-    skipped: tuple[str, ...] = ()
-
-
-def collate(samples: Sequence[tuple]) -> Batch | Any:
-    """`default_collate`, except that samples ending in `Skipped` give a `Batch` naming them."""
-    if not any(isinstance(sample[-1], Skipped) for sample in samples):
-        return default_collate(samples)
-    skipped = tuple(name for s in samples if isinstance(s[-1], Skipped) for name in s[-1])
-    inputs, labels = default_collate([tuple(s[:2]) for s in samples])
-    return Batch(inputs, labels, skipped)
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    *,
-    train: bool,
-    device: str | torch.device = "auto",
-    num_workers: int | None = None,
-    seed: int = 0,
-) -> DataLoader:
-    """The loader every chapter uses: shuffled by (seed, epoch) to train, in order otherwise.
-
-    Training drops the last incomplete batch (unless the dataset is smaller than a batch), and
-    names the videos skipped for a batch (`collate`). Under torchrun, `batch_size` is the global
-    batch: each process loads its share of it. num_workers=None picks `default_num_workers(device)`;
-    memory is pinned for CUDA.
-    """
-    device = resolve_device(device)
-    workers = default_num_workers(device) if num_workers is None else num_workers
-    if workers < 0 or batch_size < 1:
-        raise ValueError(
-            f"num_workers={workers} must be >= 0 (0 loads in the main process) and "
-            f"batch_size={batch_size} >= 1"
-        )
-    sampler = EpochSampler(len(dataset), seed, shuffle=train)
-    processes = distributed.world_size()
-    if train and processes > 1:  # each process takes its share of every global batch
-        if batch_size % processes:
-            raise ValueError(
-                f"batch_size={batch_size} (the global batch) must divide among the "
-                f"{processes} processes; choose a multiple of {processes}"
-            )
-        batch_size //= processes
-        sampler = EpochSampler(
-            len(dataset), seed, batch_size=batch_size, rank=distributed.rank(),
-            world_size=processes,
-        )  # fmt: skip
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        drop_last=train and len(dataset) > batch_size,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        worker_init_fn=seed_worker,
-        generator=torch.Generator().manual_seed(seed),
-        collate_fn=collate if train else None,
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssvlib.train import EpochSampler
+from ssvlib.data.loader import EpochSampler
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 TOLERANCE = 1e-5  # measured: 1e-7 on the per-step losses and on the final weights

@@ -13,16 +13,14 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ssvlib.config import seed_everything
+from ssvlib.data.loader import EpochSampler, default_num_workers, make_loader
 from ssvlib.train import (
     TIMING_KEYS,
-    EpochSampler,
     History,
     Optim,
-    default_num_workers,
     evaluate_loss,
     fit,
     lr_factor,
-    make_loader,
     make_optimizer,
     make_scheduler,
 )
@@ -429,14 +427,17 @@ def test_make_loader_shuffles_by_seed_and_epoch_to_train_and_keeps_order_otherwi
     train = make_loader(data, 4, train=True, device="cpu", seed=3)
     assert train.num_workers == default_num_workers(torch.device("cpu")) == 0
     assert len(train) == 2  # the last incomplete batch is dropped
-    order = list(train.sampler)
+    keys = list(train.sampler)  # (epoch, index): the sample's epoch travels with its index
+    order = [index for _, index in keys]
+    assert {epoch for epoch, _ in keys} == {0}
     assert sorted(order) != order and sorted(order) == list(range(10))
     again = make_loader(data, 4, train=True, device="cpu", seed=3)
-    assert list(again.sampler) == order
+    assert list(again.sampler) == keys
     train.sampler.set_epoch(1)
-    assert list(train.sampler) != order
+    assert [index for _, index in train.sampler] != order
     evaluation = make_loader(data, 4, train=False, device="cpu")
-    assert list(evaluation.sampler) == list(range(10)) and len(evaluation) == 3  # every sample
+    assert [index for _, index in evaluation.sampler] == list(range(10))
+    assert len(evaluation) == 3  # every sample
     small = make_loader(EpochStamp(3), 4, train=True, device="cpu")
     assert len(small) == 1  # smaller than a batch: kept, not dropped
     with pytest.raises(ValueError, match="num_workers"):

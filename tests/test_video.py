@@ -76,6 +76,44 @@ def test_truncated_file_is_reported_as_truncated(tmp_path):
         video_info(path)
 
 
+def avi_with_a_silent_packet(path, count: int = 40, at: int = 15):
+    """A numbered-frames AVI whose packet `at` is replaced by the six bytes of the packet in
+    UCF-101's v_Kayaking_g12_c03 that decodes to nothing: `count` packets, `count - 1` frames."""
+    import av
+
+    with av.open(str(path), "w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size = 12
+        written = 0
+        for frame in [*numbered_frames(count), None]:
+            image = None if frame is None else av.VideoFrame.from_ndarray(frame, format="rgb24")
+            for packet in stream.encode(image):
+                if written == at:
+                    silent = av.Packet(bytes.fromhex("000001b65c4f"))
+                    silent.pts, silent.dts, silent.time_base = (
+                        packet.pts,
+                        packet.dts,
+                        packet.time_base,
+                    )
+                    silent.stream, packet = stream, silent
+                container.mux(packet)
+                written += 1
+    return path
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_a_packet_that_decodes_to_nothing_shifts_no_frame(tmp_path, backend):
+    path = avi_with_a_silent_packet(tmp_path / "hole.avi")
+    reference = sequential(path).astype(int)
+    info = video_info(path)
+    assert (info.packets, info.num_frames, len(reference)) == (40, 39, 39)
+    asked = [0, 14, 15, 16, 30, 38]  # before the hole, across it, and the last frame
+    assert np.abs(read_frames(path, asked, backend).astype(int) - reference[asked]).max() <= 2
+    with pytest.raises(VideoError, match="hole.avi has 39 frames; frame 39"):
+        read_frames(path, [39], backend)
+
+
 def test_changed_file_is_not_served_from_the_cache(tmp_path):
     path = write_video(tmp_path / "v.avi", numbered_frames(20))
     assert video_info(path).num_frames == 20
@@ -131,12 +169,15 @@ def test_random_access_matches_sequential_decoding_on_every_real_clip(path):
 
 
 def test_real_clip_sizes_are_as_published(real_root, real_hmdb51):
+    # UCF-101 as its paper publishes it: 320x240, 25 fps (some 29.97), clips of 1.06 to 71.04 s.
     ucf = sorted((real_root / "UCF-101").rglob("*.avi"))
     hmdb = sorted((real_hmdb51 / "videos").rglob("*.avi"))
     assert len(ucf) >= 19 and len(hmdb) >= 6
     for path in ucf:
         info = video_info(path)
-        assert info.num_frames >= 64 and (info.height, info.width) == (240, 320)
+        assert (info.height, info.width) == (240, 320), path.name
+        assert info.fps == pytest.approx(25.0) or info.fps == pytest.approx(29.97, abs=0.01)
+        assert 1.0 <= info.num_frames / info.fps <= 71.1, path.name
     for path in hmdb:  # each HMDB-51 clip decodes one frame fewer than its header announces
         info = video_info(path)
         assert info.height == 240 and info.packets == info.num_frames + 1
@@ -180,15 +221,15 @@ def test_decoded_frame_counts_are_cached_on_disk(real_hmdb51, monkeypatch, tmp_p
     monkeypatch.setenv("SSV_CACHE", str(tmp_path))
     path = next((real_hmdb51 / "videos").rglob("*.avi"))
     video._video_info.cache_clear()
-    counted = video_info(path).num_frames
-    assert (tmp_path / "frame-counts.sqlite").is_file()
+    counted = video_info(path)
+    assert (tmp_path / "video-info.sqlite").is_file()
 
     def no_decoding(path):
         raise AssertionError(f"{path} decoded again instead of read from the cache")
 
-    monkeypatch.setattr(video, "_decode_count", no_decoding)
+    monkeypatch.setattr(video, "_probe", no_decoding)
     video._video_info.cache_clear()  # a new process, as far as the in-memory cache goes
-    assert video_info(path).num_frames == counted
+    assert video_info(path) == counted
 
 
 def test_small_frames_are_read_by_opencv_with_the_same_pixels(tmp_path, monkeypatch):

@@ -44,8 +44,8 @@ from torch.utils.data import Dataset
 
 from ..config import is_strict
 from ..tasks.task import Element, Task
-from ..train import Skipped
 from . import video
+from .loader import Skipped
 from .motion import high_motion_patch, video_motion
 
 
@@ -288,6 +288,10 @@ class _Videos(Dataset):
     def sample(self, index: int) -> tuple[torch.Tensor, int]:
         """Sample `index` (each dataset defines it)."""
         raise NotImplementedError
+
+    def describe_sample(self, index: int) -> str:
+        """What sample `index` reads: its video (named when a loader worker is stuck on it)."""
+        return str(self.records[index].path)
 
     def __getitem__(self, index: int) -> tuple:
         """`sample(index)`; in train mode, a video that fails to decode gives way to the next one,

@@ -13,16 +13,19 @@ default (``auto``) chooses per video (`read_frames`):
   decoded, with OpenCV's JPEG decoder.
 - ``decord`` (on request, where its wheel exists): seeks and decodes in C++. On UCF-101's clips it
   was slower than the PyAV path here (`ssv bench decode`), and it sometimes returns a wrong last
-  frame for B-frame files, so its last frames are read with PyAV; files with placeholder packets
-  (below) are read with PyAV throughout.
+  frame for B-frame files, so its last frames are read with PyAV; files with packets that decode
+  to nothing (below) are read with PyAV throughout.
 
 Real files break readers in three known ways, and each is handled here:
 
-- The header announces more frames than decode. HMDB-51's DivX files carry a one-byte placeholder
-  packet (packed bitstream) that decodes to nothing, so they hold one frame fewer than the
-  container says. `video_info` reports the frames that decode: the packets are counted (a few
-  milliseconds), and a file holding a placeholder is decoded once to count its frames exactly; the
-  count is cached on disk per file (path, size, mtime) under ``cache_dir()``.
+- The header, and even the packets, announce more frames than decode. HMDB-51's DivX files carry
+  a one-byte placeholder packet (packed bitstream) that decodes to nothing; one UCF-101 clip in
+  our sample (v_Kayaking_g12_c03) holds a six-byte packet mid-file that decodes to nothing, so
+  every frame after it sits one index before its timestamp. `video_info` therefore decodes each
+  file once, without colour conversion (about 14 ms for a UCF-101 clip), and reports the frames
+  that decode; frames are numbered in decoding order, as a sequential reader numbers them, and
+  a file whose timestamps are not those numbers is never read by seeking. The result is cached
+  on disk per file (path, size, mtime) under ``cache_dir()``.
 - Stream metadata that is not valid UTF-8 (HMDB-51 titles written by Windows tools): metadata is
   decoded leniently, since nothing here reads it.
 - Random access on B-frame files returns wrong frames in several decoders; see `_pyav_frames`.
@@ -35,11 +38,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +75,7 @@ class VideoInfo:
     width: int
     keyframes: tuple[int, ...] = (0,)
     seekable: bool = False
-    packets: int = 0  # video packets in the container; more than num_frames for placeholders
+    packets: int = 0  # video packets; more than num_frames where some decode to nothing
     codec: str = ""
 
 
@@ -126,20 +130,52 @@ def video_info(path: str | Path) -> VideoInfo:
 
 @functools.lru_cache(maxsize=65536)
 def _video_info(path: str, size: int, mtime_ns: int) -> VideoInfo:
-    """Uncached video_info; the size and mtime arguments make a changed file a new cache entry."""
+    """`video_info` of one version of a file (size and mtime make a changed file a new entry):
+    from the on-disk cache where this version was probed before, else `_probe`d and stored."""
+    key = f"{_INFO_VERSION}|{path}|{size}|{mtime_ns}"
+    try:
+        row = _info_db().execute("SELECT info FROM info WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:  # the cache only saves time: probe when it cannot be read
+        row = None
+    if row is not None:
+        fields = json.loads(row[0])
+        return VideoInfo(**{**fields, "keyframes": tuple(fields["keyframes"])})
+    info = _probe(path)
+    try:
+        with _info_db() as db:
+            db.execute("INSERT OR REPLACE INTO info VALUES (?, ?)", (key, json.dumps(asdict(info))))
+    except sqlite3.Error:
+        pass
+    return info
+
+
+def _probe(path: str) -> VideoInfo:
+    """Read every packet of the video stream once and decode it (no colour conversion): the
+    frames that decode, which packets are keyframes, and whether timestamps are frame indices.
+
+    A frame count read off packets alone is wrong for some real files: HMDB-51's one-byte
+    placeholders decode to nothing, and so does a six-byte packet in the middle of UCF-101's
+    v_Kayaking_g12_c03 (372 packets, 371 frames). Decoding a 320x240 clip this way takes about
+    14 ms (13,000 frames/s on one core), once per file (`video_info` caches it on disk). Motion
+    JPEG (`ssv data cache`) is not decoded: each of its packets is a picture of its own.
+    """
     try:
         with _open(path) as container:
             if not container.streams.video:
                 raise VideoError(f"{path} has no video stream: is it really a video?")
             stream = container.streams.video[0]
-            announced = stream.frames
-            packets = [p for p in container.demux(stream) if p.size > 0]
+            announced, codec = stream.frames, stream.codec_context.name
             fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-            keyframes = tuple(i for i, p in enumerate(packets) if p.is_keyframe) or (0,)
-            # Seeking is safe when every packet's timestamps equal its frame index (no B-frames).
-            seekable = all(p.pts == p.dts == i for i, p in enumerate(packets))
             height, width = stream.height, stream.width
-            codec = stream.codec_context.name
+            packets, keyframes, in_order, decoded = 0, [], True, []
+            for packet in container.demux(stream):  # the last, empty packet flushes the decoder
+                if packet.size > 0:
+                    in_order = in_order and packet.pts == packet.dts == packets
+                    if packet.is_keyframe:
+                        keyframes.append(packets)
+                    packets += 1
+                if codec != "mjpeg":
+                    decoded.extend(frame.pts for frame in packet.decode())
     except VideoError:
         raise
     except Exception as err:  # PyAV raises its own error types
@@ -148,60 +184,36 @@ def _video_info(path: str, size: int, mtime_ns: int) -> VideoInfo:
         raise VideoError(
             f"video file {path} holds no frame: delete it and extract or download it again"
         )
-    if announced > len(packets):
+    if announced > packets:
         raise VideoError(
             f"video file {path} is truncated: its header announces {announced} frames but it holds "
-            f"{len(packets)}; delete it and extract or download it again"
+            f"{packets}; delete it and extract or download it again"
         )
-    count = len(packets)
-    if any(p.size == 1 for p in packets):  # a packed-bitstream placeholder: count what decodes
-        count, seekable = _decoded_count(path, size, mtime_ns), False
-    return VideoInfo(count, fps, height, width, keyframes, seekable, len(packets), codec)
+    if codec == "mjpeg":
+        decoded = list(range(packets))
+    if not decoded:
+        raise VideoError(f"video file {path} decodes to no frame: delete it and get it again")
+    # Seeking by timestamp is safe only where the timestamps of the frames that decode are
+    # 0, 1, 2, ...: no B-frames, and no packet that decodes to nothing.
+    seekable = in_order and decoded == list(range(len(decoded)))
+    return VideoInfo(
+        len(decoded), fps, height, width, tuple(keyframes) or (0,), seekable, packets, codec
+    )
 
 
-_COUNTS_VERSION = 1  # bump when the way frames are counted changes
+_INFO_VERSION = 2  # bump when what `_probe` measures changes: older entries are then ignored
 
 
-def _counts_db() -> sqlite3.Connection:
-    """This process's connection to the on-disk cache of decoded frame counts."""
+def _info_db() -> sqlite3.Connection:
+    """This process's connection to the on-disk cache of `_probe` results."""
     from ..config import cache_dir
 
-    where = (os.getpid(), cache_dir() / "frame-counts.sqlite")
+    where = (os.getpid(), cache_dir() / "video-info.sqlite")
     if getattr(_local, "db_where", None) != where:
         db = sqlite3.connect(where[1], timeout=30)
-        db.execute("CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, frames INTEGER)")
+        db.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, info TEXT)")
         _local.db, _local.db_where = db, where
     return _local.db
-
-
-def _decode_count(path: str) -> int:
-    """How many frames the file decodes to, by decoding all of it (no colour conversion)."""
-    try:
-        with _open(path) as container:
-            count = sum(1 for _ in container.decode(container.streams.video[0]))
-    except Exception as err:
-        raise _broken(Path(path), err) from err
-    if count == 0:
-        raise VideoError(f"video file {path} decodes to no frame: delete it and get it again")
-    return count
-
-
-def _decoded_count(path: str, size: int, mtime_ns: int) -> int:
-    """`_decode_count`, read from the disk cache where it was counted before."""
-    key = f"{_COUNTS_VERSION}|{path}|{size}|{mtime_ns}"
-    try:
-        row = _counts_db().execute("SELECT frames FROM counts WHERE key = ?", (key,)).fetchone()
-    except sqlite3.Error:  # the cache only saves time: decode when it cannot be read
-        row = None
-    if row is not None:
-        return int(row[0])
-    count = _decode_count(path)
-    try:
-        with _counts_db() as db:
-            db.execute("INSERT OR REPLACE INTO counts VALUES (?, ?)", (key, count))
-    except sqlite3.Error:
-        pass
-    return count
 
 
 def _decord_reader(path: str):
@@ -260,8 +272,8 @@ def _decord_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray
     decord sometimes returns a wrong picture for the last frames of a file with B-frames (UCF-101's
     ApplyEyeMakeup clips, for one): about 1 read in 30 that seeks to the last frame, at random. The
     last `_TAIL` frames are therefore decoded with PyAV, which gets them right. Files with
-    placeholder packets (HMDB-51's) never come here: decord counts the placeholder as a frame and
-    its seeks return a neighbour of the frame asked for, or a frame far from it.
+    packets that decode to nothing (HMDB-51's placeholders) never come here: decord counts such a
+    packet as a frame and its seeks return a neighbour of the frame asked for, or one far from it.
     """
     body = [i for i in wanted if i < info.num_frames - _TAIL]
     tail = [i for i in wanted if i >= info.num_frames - _TAIL]
@@ -283,6 +295,25 @@ def _jpeg_flag() -> tuple[int, bool]:
 
 
 _JPEG_FLAG, _JPEG_RGB = _jpeg_flag()
+
+
+_inherited: list = []  # decoder state a forked process inherited; kept, never freed there
+
+
+def _set_aside_after_fork() -> None:
+    """In a forked child, set aside the parent's PyAV reformatter and cache connection.
+
+    The reformatter holds FFmpeg's scaler, whose pool of slice threads does not survive a fork:
+    the child gets the pool without its threads, and the first frame it converts waits for them
+    forever (so does freeing it, which is why it is kept, not dropped). The child makes its own.
+    """
+    for name in ("reformatter", "db", "db_where"):
+        if name in _local.__dict__:
+            _inherited.append(_local.__dict__.pop(name))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_set_aside_after_fork)
 
 
 def _reformatter():
