@@ -32,6 +32,13 @@ test: $(STAMP)
 results: $(STAMP)
 	$(BIN)/ssv sweep sweeps/comparison.yml
 
+# On a CUDA machine with the real clips (../shared/ucf101, or SSV_REAL_DATA): every paper's
+# `paper` preset benchmarked, the VCOP chapter, torchrun and a resume, in about 8 minutes
+# (SSV_GPU_CHECK_BUDGET seconds); one summary, also as JSON. Settings: ssvlib/gpucheck.py.
+.PHONY: gpu-check
+gpu-check: $(STAMP)
+	$(BIN)/python -m ssvlib.gpucheck
+
 # One linter and one formatter for the library, the tests and the notebooks.
 lint: $(STAMP)
 	$(BIN)/ruff check ssvlib tests notebooks

@@ -91,14 +91,19 @@ def bench_decode(
 PAPERS = ("shuffle_learn", "opn", "o3n", "vcop")
 
 
-def paper_presets(paper: str) -> dict:
-    """The PRESETS of a paper's task module (`ssvlib.tasks.<paper>`)."""
+def task_module(paper: str):
+    """A paper's task module, `ssvlib.tasks.<paper>` (its PRESETS and build_model)."""
     import importlib
 
     from .config import check_choice
 
     check_choice("paper", paper, PAPERS)
-    return importlib.import_module(f"ssvlib.tasks.{paper}").PRESETS
+    return importlib.import_module(f"ssvlib.tasks.{paper}")
+
+
+def paper_presets(paper: str) -> dict:
+    """The PRESETS of a paper's task module (`ssvlib.tasks.<paper>`)."""
+    return task_module(paper).PRESETS
 
 
 def present_videos(root: str | Path, dataset: str = "ucf101", split: int = 1) -> list:
@@ -278,3 +283,239 @@ def cached_records(records: list, root: str | Path, cache: str | Path, dataset: 
             f"run `ssv data cache {root} {cache}` first"
         )
     return moved
+
+
+# --------------------------------------------------------------------------- ssv bench train
+
+CPU_BACKBONES = {"shuffle_learn": "small2d", "opn": "small2d", "o3n": "small2d", "vcop": "small3d"}
+PAPER_BACKBONES = {"shuffle_learn": "caffenet", "opn": "caffenet", "o3n": "caffenet", "vcop": "r3d"}
+
+
+def default_backbone(paper: str, preset: str) -> str:
+    """The chapter's backbone for `preset`: its CPU default, or the paper's own for "paper"."""
+    return (PAPER_BACKBONES if preset == "paper" else CPU_BACKBONES)[paper]
+
+
+def pretext_setup(
+    paper: str, preset: str, backbone: str, dataset: str, root, device: str, seed: int = 0
+):
+    """The chapter's recipe, videos and pretext network for these parameters, built as the
+    chapter builds them (its printing swallowed): (chapter, model)."""
+    import contextlib
+    import io
+
+    from .chapter import Chapter
+    from .models.encoders import ENCODERS, ENCODERS_2D
+
+    module = task_module(paper)
+    with contextlib.redirect_stdout(io.StringIO()):
+        chapter = Chapter.open(
+            f"bench-{paper}", paper, module.PRESETS, ENCODERS if paper == "vcop" else ENCODERS_2D,
+            dataset=dataset, data_root=None if root is None else str(root), split=1,
+            backbone=backbone, preset=preset, device=device, seed=seed, epochs=None,
+            batch_size=None, num_workers=None, label_fraction=0.1,
+        )  # fmt: skip
+        model, _ = chapter.model(module.build_model)
+    return chapter, model
+
+
+class _Watched:
+    """The first `limit` batches of a loader's epoch `epoch`, noting when each was asked for, how
+    long it was waited for and its size; `fit` takes it as its loader."""
+
+    def __init__(self, loader, limit: int, epoch: int = 0) -> None:
+        self.loader, self.limit, self.epoch, self.dataset = loader, limit, epoch, loader.dataset
+        self.asked, self.waits, self.sizes, self.end = [], [], [], 0.0
+
+    def __len__(self) -> int:
+        return self.limit
+
+    def __iter__(self):
+        self.loader.sampler.set_epoch(self.epoch)
+        batches = iter(self.loader)
+        for _ in range(self.limit):
+            asked = time.perf_counter()
+            batch = next(batches)
+            self.asked.append(asked)
+            self.waits.append(time.perf_counter() - asked)
+            self.sizes.append(len(batch[1]))
+            yield batch
+        self.end = time.perf_counter()  # the consumer asked for one more: the last step is done
+
+    def rate(self, skip: int) -> float:
+        """Samples per second after the first `skip` batches."""
+        return sum(self.sizes[skip:]) / (self.end - self.asked[skip])
+
+    def wait_share(self, skip: int) -> float:
+        """The share of the time after the first `skip` batches spent waiting for batches."""
+        return sum(self.waits[skip:]) / (self.end - self.asked[skip])
+
+
+def _sync(device) -> None:
+    """Wait for the device's queued work (CUDA), so that the clock reads what it did."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_rate(model, recipe, shape: tuple, device, *, bf16: bool, warmup: int, steps: int) -> float:
+    """Samples/s of `model`'s training step alone (forward, backward, optimiser step, as `fit`
+    takes it) on random uint8 batches of `shape` already on `device`; warm-up steps excluded."""
+    import torch
+
+    from .train import make_optimizer
+
+    batch = recipe.pretext.batch_size
+    x = torch.randint(0, 256, (batch, *shape), dtype=torch.uint8, device=device)
+    y = torch.randint(0, recipe.task.num_classes, (batch,), device=device)
+    optimizer = make_optimizer(model.parameters(), recipe.pretext.optim)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.to(device).train()
+    for n in range(warmup + steps):
+        if n == warmup:
+            _sync(device)
+            start = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss.item()  # as `fit` does at every step
+    _sync(device)
+    return batch * steps / (time.perf_counter() - start)
+
+
+def _peak_rss_mb(pid: int | str = "self") -> float | None:
+    """Peak resident memory of a process (Linux: VmHWM; this process elsewhere: ru_maxrss), MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
+    if pid != "self":
+        return None
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def _reset_peak_rss() -> None:
+    """Start this process's peak resident size afresh (Linux; elsewhere it counts from start)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _worker_pids(loader) -> list[int]:
+    """The process ids of a loader's persistent workers (none when it loads in-process)."""
+    workers = getattr(getattr(loader, "_iterator", None), "_workers", None) or []
+    return [w.pid for w in workers if w.pid is not None]
+
+
+def _cuda_peak_mb(device, reset: bool = False) -> float | None:
+    """torch.cuda.max_memory_allocated in MiB (None off CUDA); `reset` starts a new peak after."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    peak = torch.cuda.max_memory_allocated(device) / 2**20
+    if reset:
+        torch.cuda.reset_peak_memory_stats(device)
+    return peak
+
+
+def bench_train(
+    paper: str,
+    preset: str = "cpu",
+    *,
+    backbone: str | None = None,
+    device: str = "auto",
+    workers: int | None = None,
+    steps: int = 20,
+    warmup: int = 3,
+    root: str | Path | None = None,
+    dataset: str | None = None,
+    seed: int = 0,
+) -> dict:
+    """A paper's pretext training, in parts: the model's step alone on synthetic batches (bf16
+    and fp32 on CUDA), the loader alone with `workers` processes, and a short `fit` with both
+    (with the share of its time spent waiting for batches); each over `steps` batches after
+    `warmup` uncounted ones. Peak memory: CUDA's allocator, or on a CPU the peak resident size
+    of this process plus each loader worker's."""
+    from .config import resolve_device
+    from .data.datasets import TupleDataset
+    from .data.loader import default_num_workers, make_loader
+    from .pretrain import balanced_loss
+    from .sweep import machine
+    from .train import fit, make_optimizer
+
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"need steps >= 1 and warmup >= 0 (got {steps} and {warmup})")
+    dev = resolve_device(device)
+    dataset = dataset or ("ucf101" if root is not None else "builtin")
+    backbone = backbone or default_backbone(paper, preset)
+    chapter, model = pretext_setup(paper, preset, backbone, dataset, root, str(dev), seed)
+    recipe, batch = chapter.recipe, chapter.recipe.pretext.batch_size
+    videos = chapter.videos.fit
+    # Enough samples for every batch in one epoch, as the full dataset has: with fewer videos
+    # than a batch, one worker would make each epoch's single batch while the others wait.
+    copies = -(-(warmup + steps) * batch // len(videos))
+    data = TupleDataset(
+        videos * copies, recipe.task, recipe.view, train=True, seed=seed, motion=recipe.motion
+    )
+    shape = tuple(data[0][0].shape)
+    workers = default_num_workers(dev) if workers is None else workers
+    rates, memory = {}, {}
+    _cuda_peak_mb(dev, reset=True)
+    _reset_peak_rss()  # for `--paper all`: this paper's peak, not the process's
+    for precision in ("bf16", "fp32") if dev.type == "cuda" else ("fp32",):
+        bf16 = precision == "bf16"
+        rate = step_rate(model, recipe, shape, dev, bf16=bf16, warmup=warmup, steps=steps)
+        rates[precision] = round(rate, 2)
+        memory[f"step_{precision}"] = _cuda_peak_mb(dev, reset=True)
+    loader = make_loader(data, batch, train=True, device=dev, num_workers=workers, seed=seed)
+    loading = _Watched(loader, warmup + steps)
+    for _ in loading:
+        pass
+    feeding = _Watched(loader, warmup + steps, epoch=1)
+    optimizer = make_optimizer(model.parameters(), recipe.pretext.optim)
+    loss_fn = balanced_loss(recipe.task) if recipe.pretext.balance_classes else None
+    fit(model, feeding, epochs=1, optimizer=optimizer, device=dev, loss_fn=loss_fn, progress=False)
+    if dev.type == "cuda":
+        memory["fit"] = _cuda_peak_mb(dev)
+        peak, source = max(memory.values()), "torch.cuda.max_memory_allocated"
+    else:
+        worker_peaks = [_peak_rss_mb(pid) or 0.0 for pid in _worker_pids(loader)]
+        memory = {"main_process": _peak_rss_mb(), "loader_workers": sum(worker_peaks)}
+        source = "peak resident size: this process + loader workers (an upper bound)"
+        peak = sum(memory.values())  # a forked worker's shared pages count in both
+    del loader
+    host = machine()
+    return {
+        "paper": paper,
+        "preset": preset,
+        "backbone": backbone,
+        "device": str(dev),
+        "dataset": dataset,
+        "train_videos": len(data) // copies,  # long enough for a sample
+        "batch_size": batch,
+        "input_shape": list(shape),
+        "workers": workers,
+        "steps": steps,
+        "warmup_steps": warmup,
+        "step_samples_per_s": rates,
+        "loader_samples_per_s": round(loading.rate(warmup), 2),
+        "fit_samples_per_s": round(feeding.rate(warmup), 2),
+        "fit_data_wait_share": round(feeding.wait_share(warmup), 4),
+        "fit_precision": "bf16" if dev.type == "cuda" else "fp32",
+        "peak_memory_mb": round(peak, 1),
+        "peak_memory_source": source,
+        "peak_memory_mb_parts": {k: round(v, 1) for k, v in memory.items()},
+        "torch": host["torch"],
+        "machine": host,
+    }

@@ -25,10 +25,69 @@ from pathlib import Path
 from torch import nn
 
 from . import ablation, config, plots, reported, results
-from .data.videos import Videos, open_videos
+from .data.video import VideoError, video_info
+from .data.videos import ROOT_HELP, Videos, open_videos
 from .evaluate import compare_starts, label_fractions
-from .models.encoders import count_parameters
+from .models.encoders import ENCODERS_2D, ENCODERS_3D, count_parameters
 from .recipe import Recipe, select
+
+
+def check_run(
+    recipe: Recipe,
+    backbones: tuple[str, ...],
+    *,
+    backbone: str,
+    seed: int,
+    num_workers: int | None,
+    dataset: str,
+    data_root: str | None,
+    downstream: str,
+    downstream_root: str | None,
+) -> None:
+    """Refuse a run's parameters that cannot work, before anything is opened or trained."""
+    clips = recipe.task.element.layout == "clip"  # a 3D CNN's input; every other layout: 2D
+    fits = [name for name in backbones if name in (ENCODERS_3D if clips else ENCODERS_2D)]
+    config.check_choice("backbone", backbone, fits)
+    for name, value in (("seed", seed), ("num_workers", num_workers)):
+        if value is None and name == "num_workers":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name}={value!r} must be a whole number >= 0")
+    for name, root, data in (
+        ("data_root", data_root, dataset), ("downstream_root", downstream_root, downstream)
+    ):  # fmt: skip
+        if root is not None and data == "builtin":
+            which = "dataset" if name == "data_root" else "downstream"
+            raise ValueError(
+                f"{name}={root!r} is given but {which} is 'builtin', which ignores it: pass "
+                f"-p {which} ucf101 (or hmdb51) to use that folder, or leave {name} out"
+            )
+    if downstream != dataset and downstream != "builtin" and downstream_root is None:
+        raise ValueError(
+            f"downstream={downstream!r} needs downstream_root: {ROOT_HELP[downstream]}"
+        )
+
+
+def readable(videos: Videos, strict: bool) -> Videos:
+    """`videos.readable()`, saying which it left out; with `strict`, the first stops the run."""
+    kept = videos.readable()
+    if not kept.unreadable:
+        return kept
+    if strict or config.is_strict():
+        rel, why = next(iter(kept.unreadable.items()))
+        raise VideoError(f"{rel} cannot be read (strict): {why}")
+    print(
+        f"{len(kept.unreadable)} of the present videos cannot be read and are left out "
+        f"(the results file names them; `ssv data check ROOT` lists them with why): "
+        f"{_names(list(kept.unreadable))}"
+    )
+    return kept
+
+
+def _names(rels: list[str], shown: int = 5) -> str:
+    """The first `shown` names, and how many more."""
+    more = f" and {len(rels) - shown} more" if len(rels) > shown else ""
+    return ", ".join(rels[:shown]) + more
 
 
 @dataclass
@@ -47,6 +106,7 @@ class Chapter:
     fractions: tuple[float, ...]
     parameters: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    figures: dict = field(default_factory=dict)  # saved beside the results file
 
     @classmethod
     def open(
@@ -78,9 +138,11 @@ class Chapter:
         `strict` makes an unreadable video stop the run instead of being skipped (SSV_STRICT=1).
         """
         started = time.perf_counter()
-        config.check_choice("backbone", backbone, backbones)
         evaluated_on = downstream or dataset
         recipe = select(presets, preset, dataset=evaluated_on, epochs=epochs, batch_size=batch_size)
+        check_run(recipe, backbones, backbone=backbone, seed=seed, num_workers=num_workers,
+                  dataset=dataset, data_root=data_root, downstream=evaluated_on,
+                  downstream_root=downstream_root)  # fmt: skip
         fractions = label_fractions(label_fraction)
         dev = config.resolve_device(device)
         if strict:
@@ -93,6 +155,9 @@ class Chapter:
             same = eval_videos is videos
             videos = videos.every(8)
             eval_videos = videos if same else eval_videos.every(8)
+        same = eval_videos is videos
+        videos = readable(videos, strict)
+        eval_videos = videos if same else readable(eval_videos, strict)
         parameters = dict(
             dataset=dataset, data_root=data_root, split=split, backbone=backbone, preset=preset,
             device=device, seed=seed, num_workers=num_workers, label_fraction=label_fraction,
@@ -105,7 +170,21 @@ class Chapter:
         print(f"device {dev}; preset {preset}{' (smoke)' if config.is_smoke() else ''}")
         if eval_videos is not videos:
             print(f"evaluated on {eval_videos.describe()}")
+        short = chapter.too_short
+        if short:
+            print(
+                f"{len(short)} training videos are shorter than the {recipe.task.min_frames} "
+                f"frames a {recipe.task.name} sample needs; pretext training leaves them out "
+                f"(the results file names them): {_names(short)}"
+            )
         return chapter
+
+    @property
+    def too_short(self) -> list[str]:
+        """The pretext's training and validation videos too short for one of its samples."""
+        need = self.recipe.task.min_frames
+        records = self.videos.fit + self.videos.val
+        return [r.rel for r in records if video_info(r.path).num_frames < need]
 
     @property
     def run(self) -> dict:
@@ -188,8 +267,35 @@ class Chapter:
         plots.compare_inits(rows, chance, supervised, names=(f"{name}-pretrained", "random init"))
         return frozen, tuned, metrics
 
+    def video_counts(self) -> dict:
+        """What the run trained and was scored on, and every present video it left out, named."""
+        videos, scored = self.videos, self.eval_videos
+        return {
+            "pretext_train": len(videos.fit) - len(self.too_short),
+            "pretext_val": len(videos.val),
+            "too_short": self.too_short,
+            "unreadable": videos.unreadable,
+            "evaluation_train": len(scored.train),
+            "evaluation_test_scored": len(scored.test),
+            "evaluation_unreadable": scored.unreadable,
+        }
+
+    def retrieval_examples(self, frozen: dict, k: int = 4, n: int = 3):
+        """A few test videos and their `k` nearest training videos, by the retrieval features
+        of each start in `frozen` (`compare`'s first result): the pretrained encoder's row above
+        the random init's. `save` keeps the picture beside the results file."""
+        features = {
+            name.replace("_", " "): (found["test"].retrieval, found["train"].retrieval)
+            for name, found in frozen.items()
+        }
+        videos = self.eval_videos
+        figure = plots.retrieval_examples(features, videos.test, videos.train, k, n, self.seed)
+        self.figures["retrieval"] = figure
+        return figure
+
     def save(self, history, metrics: dict, results_dir: str | Path | None = None) -> Path:
-        """Write this run's results file (`results.write_results`) and say where it went."""
+        """Write this run's results file (`results.write_results`) and say where it went; the
+        pictures the chapter kept (`figures`) go beside it as PNG, named after it."""
         task, pretext = self.recipe.task, self.recipe.pretext
         parameters = {
             **self.parameters,
@@ -210,7 +316,10 @@ class Chapter:
             wall_time_s=time.perf_counter() - self.started,
             chance=1 / task.num_classes,
             metrics=metrics,
+            video_counts=self.video_counts(),
         )
         path = results.write_results(results_dir or config.default_results_dir(), record)
+        for name, figure in self.figures.items():
+            figure.savefig(path.with_name(f"{path.stem}-{name}.png"), dpi=72)
         print(f"results written to {path}; notebook wall time {record['wall_time_s']:.0f} s")
         return path

@@ -28,21 +28,49 @@ def _check(args: argparse.Namespace) -> int:
     from .data.ucf101 import UCF101Error
     from .data.videos import check_root
 
+    needs = min_frames()
     try:
-        report = check_root(args.root, args.dataset, split=args.split, backend=args.backend)
+        report = check_root(
+            args.root, args.dataset, split=args.split, backend=args.backend, min_frames=needs
+        )
     except (UCF101Error, HMDB51Error) as err:
         print(f"ssv data check: {err}", file=sys.stderr)
         return 2
     print(json.dumps(report))
+    if report["short"]:
+        longest = max(needs, key=needs.get)
+        print(
+            f"ssv data check: {len(report['short'])} videos are shorter than a sample of some "
+            f"recipe needs (the longest: {longest}, {needs[longest]} frames); each recipe drops "
+            "them from its pretext training and names them: see 'short' in the report",
+            file=sys.stderr,
+        )
     return 1 if report["missing"] or report["unreadable"] else 0
+
+
+def min_frames() -> dict[str, int]:
+    """{"<paper> (<preset>)": frames one pretext sample needs} for every paper's presets."""
+    from .bench import PAPERS, paper_presets
+
+    return {
+        f"{paper} ({name})": recipe.task.min_frames
+        for paper in PAPERS
+        for name, recipe in paper_presets(paper).items()
+    }
 
 
 def _download(args: argparse.Namespace) -> int:
     """ssv data download ROOT: fetch and extract UCF-101 or HMDB-51 (resumable)."""
-    from .data.download import download_hmdb51, download_ucf101
+    from .data.download import DownloadError, download_hmdb51, download_ucf101
 
     download = download_hmdb51 if args.dataset == "hmdb51" else download_ucf101
-    root = download(Path(args.root), videos=not args.splits_only)
+    try:
+        root = download(
+            Path(args.root), videos=not args.splits_only, trust_download=args.trust_download
+        )
+    except DownloadError as err:
+        print(f"ssv data download: {err}", file=sys.stderr)
+        return 1
     print(json.dumps({"root": str(root)}))
     return 0
 
@@ -83,16 +111,38 @@ def _bench_loader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_train(args: argparse.Namespace) -> int:
+    """ssv bench train: one JSON line per paper, its pretext training taken apart."""
+    from .bench import PAPERS, bench_train
+
+    for paper in PAPERS if args.paper == "all" else (args.paper,):
+        result = bench_train(
+            paper, args.preset, backbone=args.backbone, device=args.device, workers=args.workers,
+            steps=args.steps, warmup=args.warmup, root=args.root, dataset=args.dataset,
+        )  # fmt: skip
+        print(json.dumps(result), flush=True)
+    return 0
+
+
 def _sweep(args: argparse.Namespace) -> int:
-    """ssv sweep FILE: papermill over a grid, in parallel, resumable; prints the manifest's path."""
-    from .sweep import MANIFEST, SweepError, load_sweep, run_sweep
+    """ssv sweep FILE: papermill over a grid, here or on Slurm, resumable; prints the manifest's
+    path. Exit 2 when the sweep cannot start, 1 when runs failed."""
+    from .sweep import MANIFEST, RunsFailed, SweepError, load_sweep, parse_slurm_args, run_sweep
 
     command = " ".join(["ssv", "sweep", *args.argv])
+    flags = {"partition": args.partition, "gpus_per_run": args.gpus_per_run,
+             "cpus_per_run": args.cpus_per_run, "timeout_min": args.timeout_min}  # fmt: skip
     try:
-        run_sweep(args.file, out=args.out, workers=args.workers, command=command)
+        given = args.slurm_arg or any(v is not None for v in flags.values())
+        flags["args"] = parse_slurm_args(args.slurm_arg)
+        if given and not args.slurm:
+            raise SweepError("--partition, --gpus-per-run, --cpus-per-run, --timeout-min and "
+                             "--slurm-arg go with --slurm")  # fmt: skip
+        slurm = flags if args.slurm else None
+        run_sweep(args.file, out=args.out, workers=args.workers, command=command, slurm=slurm)
     except SweepError as err:
         print(f"ssv sweep: {err}", file=sys.stderr)
-        return 1
+        return 1 if isinstance(err, RunsFailed) else 2
     print(json.dumps({"manifest": str(load_sweep(args.file, args.out).out / MANIFEST)}))
     return 0
 
@@ -132,6 +182,11 @@ def parser() -> argparse.ArgumentParser:
     download.add_argument("root", help=ROOT_HELP)
     download.add_argument("--dataset", default="ucf101", choices=("ucf101", "hmdb51"))
     download.add_argument("--splits-only", action="store_true", help="only the split files")
+    download.add_argument(
+        "--trust-download",
+        action="store_true",
+        help="accept an archive whose md5 differs from the published one (recorded as unchecked)",
+    )
     download.set_defaults(run=_download)
     cache = data.add_parser(
         "cache", help="write a copy of a dataset resized once, for repeated runs (resumable)"
@@ -147,6 +202,20 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("file", help="a sweep file (YAML), e.g. sweeps/comparison.yml")
     sweep.add_argument("--out", default=None, help="output folder (default: the file's `out`)")
     sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: file's)")
+    sweep.add_argument(
+        "--slurm", action="store_true", help="submit each run as a Slurm job (a job array), wait"
+    )
+    sweep.add_argument("--partition", default=None, help="Slurm partition (default: file's)")
+    sweep.add_argument("--gpus-per-run", type=int, default=None, help="GPUs per Slurm job")
+    sweep.add_argument(
+        "--cpus-per-run", type=int, default=None, help="CPUs per Slurm job, its runs' threads"
+    )
+    sweep.add_argument(
+        "--timeout-min", type=int, default=None, help="Slurm time limit per run (default: 1440)"
+    )
+    sweep.add_argument(
+        "--slurm-arg", action="append", metavar="KEY=VALUE", help="other sbatch option, repeatable"
+    )
     sweep.set_defaults(run=_sweep)
 
     book = groups.add_parser("book", help="publishing settings").add_subparsers(
@@ -180,6 +249,21 @@ def parser() -> argparse.ArgumentParser:
     loader.add_argument("--samples", type=int, default=64)
     loader.add_argument("--passes", type=int, default=3, help="the fastest pass counts")
     loader.set_defaults(run=_bench_loader)
+    train = bench.add_parser(
+        "train", help="a paper's pretext training: model step, loader, fit, peak memory"
+    )
+    train.add_argument(
+        "--paper", default="all", choices=("all", "shuffle_learn", "opn", "o3n", "vcop")
+    )
+    train.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    train.add_argument("--backbone", default=None, help="default: the chapter's for the preset")
+    train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    train.add_argument("--workers", type=int, default=None, help="default: 0 on a CPU, 8 on GPU")
+    train.add_argument("--steps", type=int, default=20, help="batches timed, after the warm-up")
+    train.add_argument("--warmup", type=int, default=3, help="batches run first, not timed")
+    train.add_argument("--root", default=None, help=f"{ROOT_HELP} (default: the built-in data)")
+    train.add_argument("--dataset", default=None, choices=("ucf101", "hmdb51", "builtin"))
+    train.set_defaults(run=_bench_train)
     return top
 
 

@@ -154,3 +154,65 @@ def seed_table(paper: str, folder: str | Path | None = None) -> str:
     if not entries:
         raise ValueError(f"{folder} holds no run of {paper!r}: run `make results`")
     return format_summary(entries)
+
+
+REAL = Path(__file__).resolve().parents[1] / "sweeps" / "real"
+
+
+def real_footage_table(
+    papers: tuple[str, ...] = tuple(NAMES),
+    folder: str | Path | None = None,
+    builtin: str | Path | None = None,
+) -> str:
+    """A Markdown table of the pretext on real UCF-101 clips: per paper, the held-out accuracy of
+    each seed, their mean as a multiple of chance, and the built-in data's mean beside it."""
+    from .sweep import sweep_records
+
+    real = _pretext_by_paper(sweep_records(Path(folder or REAL)), "ucf101")
+    made = _pretext_by_paper(sweep_records(Path(builtin or COMMITTED)), "builtin")
+    seeds = sorted({seed for runs in real.values() for seed in runs})
+    lines = [
+        "| paper | chance | " + " | ".join(f"seed {s}" for s in seeds)
+        + " | mean (x chance) | built-in data, mean (x chance) |",
+        "|---|---|" + "---|" * len(seeds) + "---|---|",
+    ]  # fmt: skip
+    for paper in [p for p in papers if p in real]:
+        runs, chance = real[paper], next(iter(real[paper].values()))[1]
+        cells = [f"{100 * runs[s][0]:.1f}" if s in runs else "" for s in seeds]
+        lines.append(
+            f"| {NAMES[paper]} | {100 * chance:.1f} | " + " | ".join(cells)
+            + f" | {_times_chance(runs)} | {_times_chance(made.get(paper, {}))} |"
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
+def _pretext_by_paper(records: list[dict], dataset: str) -> dict[str, dict[int, tuple]]:
+    """{paper: {seed: (held-out pretext accuracy, chance)}} of the runs on `dataset`."""
+    found: dict[str, dict[int, tuple]] = {}
+    for record in latest_per_seed([r for r in records if r["dataset"] == dataset]):
+        pretext = record["pretext"]
+        found.setdefault(record["paper"], {})[record["seed"]] = (
+            pretext["val_acc"], pretext["chance"]
+        )  # fmt: skip
+    return found
+
+
+def _times_chance(runs: dict[int, tuple]) -> str:
+    """'61.2 (1.22x)': the mean accuracy over seeds and that mean over chance; '' for none."""
+    if not runs:
+        return ""
+    mean = sum(acc for acc, _ in runs.values()) / len(runs)
+    chance = next(iter(runs.values()))[1]
+    return f"{100 * mean:.1f} ({mean / chance:.2f}x)"
+
+
+def real_retrieval_picture(paper: str, seed: int = 0, folder: str | Path | None = None) -> Path:
+    """The retrieval picture (`Chapter.retrieval_examples`) a committed run on real clips kept."""
+    folder = Path(folder or REAL)
+    found = sorted(folder.glob(f"*{paper}*seed-{seed}*/*-retrieval.png"))
+    if not found:
+        raise FileNotFoundError(
+            f"{folder} holds no retrieval picture of {paper!r}, seed {seed}: run "
+            "`ssv sweep sweeps/real.yml` beside the real clips"
+        )
+    return found[-1]

@@ -92,13 +92,22 @@ def _autocast(device: torch.device, amp: bool | None):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def _progress(iterable, enabled: bool, desc: str):
-    """Wrap `iterable` in a tqdm bar when enabled."""
+def _progress(loader, enabled: bool, desc: str):
+    """The batches of `loader`, with a tqdm bar when enabled.
+
+    The bar only counts: given the loader itself, the notebook's bar starts an iterator of its
+    own (and with it the loader's worker processes) that is never read, then left for the
+    garbage collector to stop, 5 s per worker.
+    """
     if not enabled:
-        return iterable
+        yield from loader
+        return
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, leave=False)
+    with tqdm(total=len(loader), desc=desc, leave=False) as bar:
+        for batch in loader:
+            yield batch
+            bar.update()
 
 
 # --------------------------------------------------------------------------- frozen features
@@ -120,6 +129,16 @@ def pool_feature_map(fmap: torch.Tensor, pool: tuple[int, ...] | None = None) ->
     if len(pool) != fmap.ndim - 2:
         raise ValueError(f"pool {pool} does not fit a feature map of shape {tuple(fmap.shape)}")
     return pooling(fmap, kernel_size=pool, stride=pool).flatten(1)  # floor, as nn.MaxPool3d
+
+
+def retrieval_feature(
+    encoder: ElementEncoder, fmap: torch.Tensor, pool: tuple[int, ...] | None
+) -> torch.Tensor:
+    """The retrieval feature of an encoder's feature map: max-pooled over `pool` windows and
+    flattened, or globally (ordered frames: over space, one vector per frame, in order)."""
+    if pool is None and encoder.element.layout == "frames":
+        pool = (1, *fmap.shape[3:])
+    return pool_feature_map(fmap, pool)
 
 
 @dataclass
@@ -163,10 +182,8 @@ def encode_videos(
                 fmap = encoder.feature_map(clips.flatten(0, 1).to(device, non_blocking=True))
             fmap = fmap.float()
             pooled.append(encoder.pool(fmap).reshape(b, k, -1).mean(1).cpu())
-            pool = retrieval_pool
-            if pool is None and encoder.element.layout == "frames":
-                pool = (1, *fmap.shape[3:])  # max over space, one vector per frame, in order
-            retrieval.append(pool_feature_map(fmap, pool).reshape(b, k, -1).mean(1).cpu())
+            features = retrieval_feature(encoder, fmap, retrieval_pool)
+            retrieval.append(features.reshape(b, k, -1).mean(1).cpu())
             labels.append(torch.as_tensor(label))
     finally:
         encoder.train(was_training)
@@ -463,7 +480,9 @@ def finetune(
     val_loader = None
     if len(val_videos):
         val = videos(val_videos, False)
-        val_loader = make_loader(val, eval_batch, train=False, device=dev, num_workers=num_workers)
+        val_loader = make_loader(
+            val, eval_batch, train=False, device=dev, num_workers=num_workers, persistent=True
+        )  # validated after every epoch
     seed_everything(seed)
     model = Classifier(copy.deepcopy(encoder), num_classes, setup.dropout, setup.hidden)
     loader = make_loader(

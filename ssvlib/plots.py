@@ -240,32 +240,41 @@ def finetune_curves(runs: dict[str, dict[float, dict]], chance: float | None = N
 
 
 def retrieval_examples(
-    query_feats: torch.Tensor,
-    gallery_feats: torch.Tensor,
+    features: dict[str, tuple[torch.Tensor, torch.Tensor]],
     queries: Sequence,
     gallery: Sequence,
     k: int = 4,
-    n: int = 5,
+    n: int = 3,
     seed: int = 0,
 ):
-    """`n` random query videos (middle frames) and their k nearest gallery videos by cosine."""
+    """`n` random query videos (middle frames) and their `k` nearest gallery videos by cosine,
+    one row for each entry of `features` ({name: (query features, gallery features)}, such as
+    the pretrained and the random-init encoder's), green where the class matches."""
     from .data.video import read_frames, video_info
     from .evaluate import nearest_neighbours
 
+    frames: dict[str, np.ndarray] = {}
+
     def middle(record) -> np.ndarray:
-        return read_frames(record.path, [video_info(record.path).num_frames // 2])[0]
+        if record.rel not in frames:
+            count = video_info(record.path).num_frames
+            frames[record.rel] = read_frames(record.path, [count // 2])[0]
+        return frames[record.rel]
 
     picks = np.random.default_rng(seed).choice(
         len(queries), size=min(n, len(queries)), replace=False
     )
-    nearest = nearest_neighbours(query_feats[picks], gallery_feats, k)
-    found = [[gallery[int(j)] for j in row] for row in nearest]
+    rows = []  # (query, its neighbours, the features' name)
+    for q in picks:
+        for name, (query_feats, gallery_feats) in features.items():
+            nearest = nearest_neighbours(query_feats[[int(q)]], gallery_feats, k)[0]
+            rows.append((queries[q], [gallery[int(j)] for j in nearest], name))
     return retrieval_grid(
-        [middle(queries[q]) for q in picks],
-        [[middle(r) for r in row] for row in found],
-        [queries[q].class_name for q in picks],
-        [[r.class_name for r in row] for row in found],
-        [[r.label == queries[q].label for r in row] for q, row in zip(picks, found, strict=True)],
+        [middle(query) for query, _, _ in rows],
+        [[middle(r) for r in found] for _, found, _ in rows],
+        [f"{query.class_name}\n({name})" for query, _, name in rows],
+        [[r.class_name for r in found] for _, found, _ in rows],
+        [[r.label == query.label for r in found] for query, found, _ in rows],
     )
 
 

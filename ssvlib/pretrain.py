@@ -144,8 +144,9 @@ def pretrain(
         train, setup.batch_size, train=True, device=dev, num_workers=num_workers, seed=seed
     )
     val_loader = make_loader(
-        val, 2 * setup.batch_size, train=False, device=dev, num_workers=num_workers, seed=seed
-    )
+        val, 2 * setup.batch_size, train=False, device=dev, num_workers=num_workers, seed=seed,
+        persistent=True,  # validated after every epoch
+    )  # fmt: skip
     steps = (
         len(train_loader)
         if max_steps_per_epoch is None
@@ -212,13 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         with quiet:
-            chapter = Chapter.open(
-                f"pretrain-{args.paper}", args.paper, module.PRESETS, ENCODERS,
-                dataset=args.dataset, data_root=args.data_root, split=args.split,
-                backbone=backbone, preset=args.preset, device=str(device), seed=args.seed,
-                epochs=args.epochs, batch_size=args.batch_size, num_workers=args.num_workers,
-                label_fraction=0.1,
-            )  # fmt: skip
+            try:
+                chapter = Chapter.open(
+                    f"pretrain-{args.paper}", args.paper, module.PRESETS, ENCODERS,
+                    dataset=args.dataset, data_root=args.data_root, split=args.split,
+                    backbone=backbone, preset=args.preset, device=str(device), seed=args.seed,
+                    epochs=args.epochs, batch_size=args.batch_size,
+                    num_workers=args.num_workers, label_fraction=0.1,
+                )  # fmt: skip
+            except ValueError as err:  # a parameter that cannot work: one line, exit 2
+                parser.error(str(err))
             model, _ = chapter.model(module.build_model)
             recipe, videos = chapter.recipe, chapter.videos
             history = pretrain(

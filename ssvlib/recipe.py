@@ -96,12 +96,18 @@ class Recipe:
 
         Shuffle and Learn and OPN classify single frames, FRAMES_PER_VIDEO of them spread over
         each test video, and average the predictions; on the built-in data, whose classes a
-        single frame cannot tell apart, the preset's `eval_element` stands in.
+        single frame cannot tell apart, the preset's `eval_element` stands in. A retrieval pool
+        over (time, height, width) windows of ordered frames keeps its spatial part.
         """
         single_frame = self.task.element.layout == "stack" and self.task.element.length == 1
         if dataset not in REAL_VIDEO or not single_frame:
             return self
-        downstream = dataclasses.replace(self.downstream, clips_per_video=FRAMES_PER_VIDEO)
+        pool = self.downstream.retrieval_pool  # a single frame's map has no time axis to pool
+        downstream = dataclasses.replace(
+            self.downstream,
+            clips_per_video=FRAMES_PER_VIDEO,
+            retrieval_pool=pool[1:] if pool is not None and len(pool) == 3 else pool,
+        )
         return dataclasses.replace(self, eval_element=None, downstream=downstream)
 
     def with_epochs(self, epochs: int, name: str = "epochs") -> Recipe:

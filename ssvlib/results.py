@@ -18,6 +18,11 @@ measurement that a notebook did not make is null or left out::
       "wall_time_s": 812.4,               # the whole notebook, in seconds
       "created": "2025-01-31T12:00:00+00:00",
       "pretext": {"train_acc": 0.91, "val_acc": 0.55, "chance": 0.1667},
+      "skipped_videos": [...],            # unreadable videos skipped during pretext training
+      "videos": {                         # what was trained and scored, what was left out
+        "pretext_train": 7600, "pretext_val": 1061, "too_short": [...], "unreadable": {...},
+        "evaluation_train": 9537, "evaluation_test_scored": 3783, "evaluation_unreadable": {}
+      },
       "metrics": {
         "pretrained": {                   # encoder initialised from the pretext task
           "finetune_clip_acc":  {"1.0": 0.62, "0.1": 0.31},   # per fraction of training labels
@@ -338,11 +343,13 @@ def make_record(
     chance: float,
     metrics: dict,
     eval_videos=None,
+    video_counts: dict | None = None,
 ) -> dict:
     """A results record for `write_results` from what a paper chapter has at its end.
 
     `dataset` is where the pretext trained, `downstream` where the metrics were measured
-    (`eval_videos`, by default the same videos)."""
+    (`eval_videos`, by default the same videos); `video_counts` (`Chapter.video_counts`) what
+    the run trained and was scored on, and the videos it left out, by name."""
     best = pretext_history.best
     return {
         "notebook": notebook,
@@ -358,6 +365,7 @@ def make_record(
         "pretext": {"train_acc": best["train_acc"], "val_acc": best["val_acc"], "chance": chance},
         "metrics": metrics,
         "skipped_videos": pretext_history.skipped,
+        "videos": video_counts or {},
     }
 
 

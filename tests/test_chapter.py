@@ -29,9 +29,12 @@ def opened(monkeypatch):
 
     def fake_open(dataset, data_root, split):
         calls.append((dataset, data_root, split))
-        return SimpleNamespace(
-            dataset=dataset, split=split, num_classes=10, describe=lambda: dataset
-        )
+        videos = SimpleNamespace(
+            dataset=dataset, split=split, num_classes=10, describe=lambda: dataset,
+            fit=[], val=[], train=[], test=[], unreadable={},
+        )  # fmt: skip
+        videos.readable = lambda: videos
+        return videos
 
     monkeypatch.setattr(chapter_module, "open_videos", fake_open)
     monkeypatch.delenv("SSV_SMOKE", raising=False)
@@ -113,3 +116,76 @@ def test_the_hmdb51_downstream_path_runs_on_the_real_clips(real_hmdb51, monkeypa
     assert len(frozen["pretrained"]["test"].labels) == len(videos.test)
     out = capsys.readouterr().out
     assert "evaluated on hmdb51 split 1" in out and "VCOP reports 29.5% on HMDB-51" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seed": -1}, "seed=-1 must be a whole number >= 0"),
+        ({"seed": 1.5}, "seed=1.5 must be a whole number >= 0"),
+        ({"num_workers": -2}, "num_workers=-2 must be a whole number >= 0"),
+        ({"backbone": "c3d"}, "backbone='c3d' is not valid; choose one of: 'small2d', 'caffenet'"),
+        ({"data_root": "/data/ucf101"}, "data_root='/data/ucf101' is given but dataset is"),
+        ({"downstream": "hmdb51"}, "downstream='hmdb51' needs downstream_root"),
+    ],
+)
+def test_parameters_that_cannot_work_stop_before_anything_opens(opened, change, message):
+    from ssvlib.models.encoders import ENCODERS
+
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS, **{**PARAMETERS, **change})
+    assert opened == []
+
+
+def test_a_clip_paper_refuses_a_frame_encoder(opened):
+    from ssvlib.models.encoders import ENCODERS
+    from ssvlib.tasks import vcop
+
+    with pytest.raises(
+        ValueError, match="backbone='small2d' is not valid; choose one of: 'small3d'"
+    ):
+        Chapter.open("04_vcop", "vcop", vcop.PRESETS, ENCODERS, **PARAMETERS)
+    assert opened == []
+
+
+def tiny_ucf101(root, short: str, broken: str):
+    """A two-class UCF-101 root of real little videos: groups 1 test, 8-10 train; the video
+    `short` has 10 frames, the video `broken` is not a video at all."""
+    import numpy as np
+    from conftest import write_video
+
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("1 Up\r\n2 Down\r\n")
+    train, test = [], []
+    for label, cls in enumerate(["Up", "Down"], 1):
+        for group in (1, 8, 9, 10):
+            rel = f"{cls}/v_{cls}_g{group:02d}_c01.avi"
+            frames = np.zeros((10 if rel == short else 70, 32, 40, 3), np.uint8)
+            write_video(root / "UCF-101" / rel, frames)
+            (test if group == 1 else train).append(rel if group == 1 else f"{rel} {label}")
+    (root / "UCF-101" / broken).write_bytes(b"RIFF" + bytes(5000))
+    (lists / "trainlist01.txt").write_text("\r\n".join(train) + "\r\n")
+    (lists / "testlist01.txt").write_text("\r\n".join(test) + "\r\n")
+    return root
+
+
+def test_unreadable_and_too_short_videos_are_left_out_by_name(tmp_path, capsys, monkeypatch):
+    from ssvlib.models.encoders import ENCODERS_3D
+    from ssvlib.tasks import vcop
+
+    monkeypatch.delenv("SSV_SMOKE", raising=False)
+    short, broken = "Down/v_Down_g08_c01.avi", "Up/v_Up_g01_c01.avi"
+    root = tiny_ucf101(tmp_path, short=short, broken=broken)
+    parameters = {**PARAMETERS, "dataset": "ucf101", "data_root": str(root), "backbone": "small3d"}
+    chapter = Chapter.open("04_vcop", "vcop", vcop.PRESETS, ENCODERS_3D, **parameters)
+    out = capsys.readouterr().out
+    assert "1 of the present videos cannot be read and are left out" in out and broken in out
+    assert "1 training videos are shorter than the 59 frames" in out and short in out
+    counts = chapter.video_counts()
+    assert counts["too_short"] == [short] and list(counts["unreadable"]) == [broken]
+    assert counts["evaluation_test_scored"] == 1 and counts["pretext_train"] == 1
+    assert "cannot decode" in counts["unreadable"][broken]
+    monkeypatch.setenv("SSV_STRICT", "")  # restored after the test: strict=True sets it
+    with pytest.raises(Exception, match="v_Up_g01_c01.avi cannot be read"):
+        Chapter.open("04_vcop", "vcop", vcop.PRESETS, ENCODERS_3D, **parameters, strict=True)

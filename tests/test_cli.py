@@ -57,6 +57,19 @@ def test_check_fails_on_missing_and_unreadable_videos(tmp_path, capsys):
     assert report["unreadable"] == ["Up/v_Up_g01_c01.avi"]
 
 
+def test_check_names_videos_too_short_for_a_recipe(tmp_path, capsys):
+    root = tiny_root(tmp_path)
+    write_video(root / "UCF-101" / "Up" / "v_Up_g08_c01.avi", np.zeros((3, 32, 40, 3), np.uint8))
+    assert main(["data", "check", str(root)]) == 0  # short clips are real data, not errors
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["min_frames"]["vcop (paper)"] == 64
+    [short] = report["short"]  # the 70-frame videos fit every recipe; the 3-frame one none
+    assert short["video"] == "Up/v_Up_g08_c01.avi" and short["frames"] == 3
+    assert set(short["too_short_for"]) == set(report["min_frames"])
+    assert "the longest: vcop (paper), 64 frames" in captured.err
+
+
 def test_check_on_a_wrong_root_explains(tmp_path, capsys):
     assert main(["data", "check", str(tmp_path)]) == 2
     assert "ucfTrainTestlist" in capsys.readouterr().err
@@ -101,7 +114,11 @@ def test_download_fetches_the_dataset_asked_for(tmp_path, capsys, monkeypatch, d
     calls = []
     for name in ("download_ucf101", "download_hmdb51"):
         monkeypatch.setattr(
-            download, name, lambda root, videos, name=name: calls.append((name, videos)) or root
+            download,
+            name,
+            lambda root, videos, trust_download, name=name: (
+                calls.append((name, videos, trust_download)) or root
+            ),
         )
     assert main(["data", "download", str(tmp_path), "--dataset", dataset, "--splits-only"]) == 0
-    assert calls == [(f"download_{dataset}", False)]
+    assert calls == [(f"download_{dataset}", False, False)]

@@ -52,3 +52,28 @@ def test_the_papers_own_numbers_are_a_table_of_their_own():
     table = comparison.format_reported()
     assert "| VCOP | R3D | 64.9 | 29.5 | 54.5 / 23.4 |" in table
     assert table.count("\n") == 5  # a header, a rule, four papers
+
+
+def sweep_folder(root, records: list[dict]):
+    """A sweep folder: one run folder per record, each holding its results file."""
+    from ssvlib.results import write_results
+
+    for rec in records:
+        write_results(root / f"{rec['paper']}__seed-{rec['seed']}", {**rec, "parameters": {}})
+    return root
+
+
+def test_the_real_footage_table_sets_each_seed_beside_chance_and_the_built_in_data(tmp_path):
+    def on(dataset: str, paper: str, seed: int, acc: float) -> dict:
+        run = record(paper, seed, 0.1, 0.1)
+        run["dataset"] = run["downstream"] = dataset
+        run.update(notebook="04_vcop", device="cpu", wall_time_s=1.0)
+        run["pretext"] = {"train_acc": 0.9, "val_acc": acc, "chance": 1 / 6}
+        return run
+
+    real = sweep_folder(tmp_path / "real", [on("ucf101", "vcop", s, 0.2 + s / 10) for s in (0, 1)])
+    built = sweep_folder(tmp_path / "built", [on("builtin", "vcop", s, 0.5) for s in (0, 1, 2)])
+    table = comparison.real_footage_table(folder=real, builtin=built)
+    assert "| paper | chance | seed 0 | seed 1 | mean (x chance) |" in table
+    assert "| VCOP | 16.7 | 20.0 | 30.0 | 25.0 (1.50x) | 50.0 (3.00x) |" in table
+    assert "OPN" not in table  # no real run, no row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import rarfile
 
+from ssvlib import cli
 from ssvlib.data import download as dl
 from ssvlib.data import hmdb51
 
@@ -168,6 +170,22 @@ def server(monkeypatch):
 PAYLOAD = bytes((i * 7 + 3) % 251 for i in range(50_000))
 
 
+@pytest.fixture(autouse=True)
+def published_md5(monkeypatch) -> dict[str, dl.Published]:
+    """Each test gets its own copy of the published md5 table, and no SSV_TRUST_DOWNLOAD."""
+    table = dict(dl.PUBLISHED_MD5)
+    monkeypatch.setattr(dl, "PUBLISHED_MD5", table)
+    monkeypatch.delenv(dl.TRUST_ENV, raising=False)
+    return table
+
+
+def publish(name: str, data: bytes) -> str:
+    """Make `data` the published archive `name` for this test; return its md5."""
+    md5 = hashlib.md5(data).hexdigest()
+    dl.PUBLISHED_MD5[name] = dl.Published(md5, "this test")
+    return md5
+
+
 # ---------------------------------------------------------------------------------------------
 # download_file
 # ---------------------------------------------------------------------------------------------
@@ -253,6 +271,7 @@ def test_download_ucf101_gives_the_layout(server, tmp_path, video_format):
     base, beh = server
     videos = make_rar4(VIDEO_FILES) if video_format == "rar" else make_zip(VIDEO_FILES)
     beh.files[f"/UCF101.{video_format}"] = videos
+    publish(f"UCF101.{video_format}", videos)
     beh.files["/splits.zip"] = make_zip(SPLIT_FILES)
     root = tmp_path / "data"
     kwargs = dict(
@@ -264,6 +283,8 @@ def test_download_ucf101_gives_the_layout(server, tmp_path, video_format):
     manifest = json.loads((root / dl.MANIFEST_NAME).read_text())
     assert manifest[f"UCF101.{video_format}"]["size"] == len(videos)
     assert manifest["splits.zip"]["sha256"] == dl.sha256_file(root / "splits.zip")
+    assert manifest[f"UCF101.{video_format}"]["md5_check"] == "matched"
+    assert manifest["splits.zip"]["md5_check"] == "unchecked"  # no md5 published for this name
     assert dl.verify_manifest(root) == []
     n_requests = len(beh.ranges)
     dl.download_ucf101(root, **kwargs)  # rerun: nothing to fetch, nothing to extract
@@ -304,6 +325,118 @@ def test_verify_manifest_finds_size_and_hash_changes(tmp_path):
     assert "a.rar" in problems[0] and "bytes" in problems[0] and "delete it" in problems[0]
     assert "b.zip" in problems[1] and "sha256" in problems[1] and "delete it" in problems[1]
     assert dl.verify_manifest(tmp_path, ["b.zip"]) == problems[1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# The published md5
+# ---------------------------------------------------------------------------------------------
+
+CHANGED_SPLITS = {**SPLIT_FILES, "ucfTrainTestlist/classInd.txt": b"1 Changed\r\n"}
+
+
+def test_official_archives_have_a_published_md5():
+    for url in (dl.URL_VIDEOS, dl.URL_SPLITS, dl.URL_HMDB51_VIDEOS, dl.URL_HMDB51_SPLITS):
+        assert re.fullmatch(r"[0-9a-f]{32}", dl.PUBLISHED_MD5[dl.archive_name(url)].md5)
+
+
+def test_download_not_matching_the_published_md5_is_refused_before_extraction(server, tmp_path):
+    base, beh = server
+    good, bad = make_zip(SPLIT_FILES), make_zip(CHANGED_SPLITS)  # both extract fine
+    expected = publish("splits.zip", good)
+    beh.files["/splits.zip"] = bad
+    root = tmp_path / "data"
+    kwargs = dict(videos=False, url_splits=f"{base}/splits.zip", progress=False)
+    with pytest.raises(dl.DownloadError) as info:
+        dl.download_ucf101(root, **kwargs)
+    archive = root / "splits.zip"
+    message = str(info.value)
+    assert message.startswith(f"{archive}: md5 {hashlib.md5(bad).hexdigest()}, ")
+    assert f"published splits.zip has md5 {expected}" in message
+    assert f"Delete {archive} and rerun the download" in message
+    assert f"{dl.TRUST_ENV}=1" in message and "trust_download=True" in message
+    assert not (root / "ucfTrainTestlist").exists()
+    assert dl.read_manifest(root) == {}
+    # following the advice, with the published archive back on the server, completes the set-up
+    beh.files["/splits.zip"] = good
+    archive.unlink()
+    dl.download_ucf101(root, **kwargs)
+    assert (root / "ucfTrainTestlist" / "classInd.txt").read_bytes() == SPLIT_FILES[
+        "ucfTrainTestlist/classInd.txt"
+    ]
+    assert dl.read_manifest(root)["splits.zip"] == {
+        "size": len(good),
+        "sha256": hashlib.sha256(good).hexdigest(),
+        "md5": expected,
+        "published_md5": expected,
+        "md5_check": "matched",
+    }
+
+
+def test_download_hmdb51_refuses_videos_not_matching_the_published_md5(server, tmp_path):
+    kwargs = serve_hmdb51(server, THREE_ACTIONS)
+    dl.PUBLISHED_MD5["hmdb51_org.rar"] = dl.Published("0" * 32, "this test")
+    root = tmp_path / "hmdb"
+    with pytest.raises(dl.DownloadError, match=r"hmdb51_org\.rar has md5 0{32}"):
+        dl.download_hmdb51(root, **kwargs)
+    assert (root / hmdb51.SPLIT_DIR).is_dir()  # the split files matched and were extracted
+    assert not (root / hmdb51.VIDEO_DIR).exists()
+    assert not (root / (dl.UNPACK_PREFIX + "hmdb51_org.rar")).exists()
+    assert sorted(dl.read_manifest(root)) == ["test_train_splits.rar"]
+
+
+@pytest.mark.parametrize("recorded_before", [False, True], ids=["by-hand", "recorded-before"])
+def test_archive_already_in_root_is_checked_against_the_published_md5(
+    server, tmp_path, recorded_before
+):
+    base, beh = server
+    root = tmp_path / "data"
+    root.mkdir()
+    archive = root / "splits.zip"
+    archive.write_bytes(make_zip(CHANGED_SPLITS))
+    if recorded_before:  # an entry with size and sha256 only, as an earlier run wrote it
+        dl.add_to_manifest(root, archive)
+    publish("splits.zip", make_zip(SPLIT_FILES))
+    kwargs = dict(videos=False, url_splits=f"{base}/splits.zip", progress=False)
+    with pytest.raises(dl.DownloadError, match=rf"{re.escape(str(archive))}: md5 .*Delete"):
+        dl.download_ucf101(root, **kwargs)
+    assert not (root / "ucfTrainTestlist").exists()
+    publish("splits.zip", archive.read_bytes())
+    dl.download_ucf101(root, **kwargs)
+    assert (root / "ucfTrainTestlist" / "classInd.txt").read_bytes() == b"1 Changed\r\n"
+    assert dl.read_manifest(root)["splits.zip"]["md5_check"] == "matched"
+    assert beh.ranges == []  # checked and extracted without a download
+
+
+def test_trust_download_accepts_a_changed_archive_and_records_it_unchecked(server, tmp_path):
+    base, beh = server
+    beh.files["/splits.zip"] = make_zip(CHANGED_SPLITS)
+    expected = publish("splits.zip", make_zip(SPLIT_FILES))
+    root = tmp_path / "data"
+    dl.download_ucf101(
+        root, videos=False, url_splits=f"{base}/splits.zip", progress=False, trust_download=True
+    )
+    assert (root / "ucfTrainTestlist" / "classInd.txt").read_bytes() == b"1 Changed\r\n"
+    entry = dl.read_manifest(root)["splits.zip"]
+    assert entry["md5"] == hashlib.md5(beh.files["/splits.zip"]).hexdigest()
+    assert (entry["published_md5"], entry["md5_check"]) == (expected, "unchecked")
+
+
+def test_cli_checks_an_official_archive_placed_by_hand_and_trusts_it_on_request(tmp_path, capsys):
+    root = tmp_path / "data"
+    root.mkdir()
+    archive = root / dl.archive_name(dl.URL_SPLITS)  # the real published md5 applies
+    archive.write_bytes(make_zip(SPLIT_FILES))
+    published = dl.PUBLISHED_MD5[archive.name].md5
+    argv = ["data", "download", str(root), "--splits-only"]
+    assert cli.main(argv) == 1  # one line on stderr, not a traceback
+    err = capsys.readouterr().err
+    assert err.startswith("ssv data download: ") and f"has md5 {published}" in err
+    assert "--trust-download" in err
+    assert not (root / "ucfTrainTestlist").exists()
+    assert cli.main([*argv, "--trust-download"]) == 0
+    assert (root / "ucfTrainTestlist" / "classInd.txt").is_file()
+    entry = dl.read_manifest(root)[archive.name]
+    assert (entry["published_md5"], entry["md5_check"]) == (published, "unchecked")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,6 +588,8 @@ def serve_hmdb51(server, actions: list[str], inner: dict[str, bytes] | None = No
     archives.update(inner or {})
     beh.files["/hmdb51_org.rar"] = make_rar4(archives)
     beh.files["/test_train_splits.rar"] = make_rar4(hmdb51_split_files(actions))
+    for name in ("hmdb51_org.rar", "test_train_splits.rar"):
+        publish(name, beh.files[f"/{name}"])
     return {
         "url_videos": f"{base}/hmdb51_org.rar",
         "url_splits": f"{base}/test_train_splits.rar",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -55,18 +56,22 @@ def backends() -> list[str]:
     return ["pyav", "decord"] if has_decord() else ["pyav"]
 
 
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
 @pytest.mark.parametrize("how", ["make_loader", "plain"])
 @pytest.mark.parametrize("backend", backends())
-def test_workers_decode_after_the_parent_has_decoded(real_root, tmp_path, backend, how):
+def test_workers_decode_after_the_parent_has_decoded(real_root, tmp_path, backend, how, start):
+    if how == "plain" and start != "fork":
+        pytest.skip("torch's own DataLoader forks; SSV_WORKER_START is make_loader's")
     script = tmp_path / "reproduction.py"
     script.write_text(REPRODUCTION)
     try:
         done = subprocess.run(
             [sys.executable, str(script), str(real_root / "UCF-101"), backend, how],
             capture_output=True, text=True, timeout=120, cwd=REPO,
+            env={**os.environ, "SSV_WORKER_START": start},
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        pytest.fail(f"loader workers hung ({backend}, {how}): still waiting after 120 s")
+        pytest.fail(f"loader workers hung ({backend}, {how}, {start}): still waiting after 120 s")
     assert done.returncode == 0 and "finished" in done.stdout, done.stderr[-2000:]
 
 
@@ -104,15 +109,23 @@ def test_a_stuck_worker_is_named_instead_of_waited_for(monkeypatch):
     assert "ssv data check" in message and "SSV_LOADER_TIMEOUT" in message
 
 
-def test_the_timeout_is_checked(monkeypatch):
+def test_the_timeout_and_the_start_method_are_checked(monkeypatch):
     monkeypatch.setenv("SSV_LOADER_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="SSV_LOADER_TIMEOUT='soon' must be a number"):
         make_loader(Numbers(), 4, train=False, device="cpu", num_workers=1)
+    monkeypatch.delenv("SSV_LOADER_TIMEOUT")
+    monkeypatch.setenv("SSV_WORKER_START", "thread")
+    with pytest.raises(ValueError, match="SSV_WORKER_START='thread' is not one of"):
+        make_loader(Numbers(), 4, train=False, device="cpu", num_workers=1)
+    monkeypatch.setenv("SSV_WORKER_START", "forkserver")
+    loader = make_loader(Numbers(), 4, train=False, device="cpu", num_workers=1)
+    assert loader.multiprocessing_context.get_start_method() == "forkserver"
+    assert [x[:, 0].tolist() for x, _ in loader] == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
 
 
 def test_persistent_workers_follow_the_epochs():
     loader = make_loader(Numbers(8), 4, train=True, device="cpu", num_workers=2, seed=1)
-    assert loader.persistent_workers and loader.multiprocessing_context is not None
+    assert loader.persistent_workers
     seen, first = {}, None
     for epoch in range(3):
         loader.sampler.set_epoch(epoch)

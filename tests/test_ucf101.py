@@ -53,6 +53,17 @@ def test_labels_are_zero_based_and_taken_from_the_folder(tmp_path):
     assert handstand[0].rel.startswith("HandstandPushups/v_HandStandPushups_")
 
 
+def test_a_group_on_both_sides_of_a_split_is_refused_by_name(tmp_path):
+    root = make_root(tmp_path)
+    test_list = root / "ucfTrainTestlist" / "testlist01.txt"
+    crossing = "ApplyEyeMakeup/v_ApplyEyeMakeup_g03_c01.avi"  # group 3 trains
+    test_list.write_text(test_list.read_text() + crossing + "\r\n")
+    with pytest.raises(UCF101Error, match="group 3 of ApplyEyeMakeup on both sides") as err:
+        load_split(root)
+    assert "move the whole group to one side" in str(err.value)
+    assert len(load_split(root, split=2).test) == 6  # the other splits are untouched
+
+
 def test_crlf_and_lf_files_read_the_same(tmp_path):
     a = load_split(make_root(tmp_path / "a", crlf=True))
     b = load_split(make_root(tmp_path / "b", crlf=False))

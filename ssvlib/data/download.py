@@ -1,11 +1,17 @@
-"""Download UCF-101 and HMDB-51, check the archives against a sha256 manifest, and extract them.
+"""Download UCF-101 and HMDB-51, check the archives against their published md5, and extract them.
 
 UCF-101's videos come as one RAR archive (about 6.5 GB), its split files as a small zip. HMDB-51's
 videos come as one RAR archive (about 2 GB) holding one RAR per action, unpacked through a temporary
 folder in root, and its split files as a small RAR. Downloads stream to ``<file>.part`` and resume
-with an HTTP Range request after a cut, so an interrupted run picks up where it stopped. After a
-complete download the file's size and sha256 go into ``root/.ssv-manifest.json``; a later run checks
-the archive against it before extracting.
+with an HTTP Range request after a cut, so an interrupted run picks up where it stopped.
+
+Before an archive is recorded or extracted, whether just downloaded or already in root (downloaded
+before, or placed by hand), its md5 is compared with the published one in `PUBLISHED_MD5`; a
+mismatch stops with a DownloadError. Those sums are the ones other loaders pin; we could not
+download the archives to confirm them. When a server publishes a different archive on purpose,
+``trust_download=True`` (or ``SSV_TRUST_DOWNLOAD=1`` in the environment) accepts it. The archive's
+size, sha256 and md5, the published md5 and whether it matched go into ``root/.ssv-manifest.json``;
+a later run checks the archive against that entry too, which catches corruption after the download.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ URL_HMDB51_SPLITS = (
     "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/test_train_splits.rar"
 )
 MANIFEST_NAME = ".ssv-manifest.json"
+TRUST_ENV = "SSV_TRUST_DOWNLOAD"  # set to 1: accept archives whose md5 differs from the published
 MARKER_PREFIX = ".ssv-extracted-"
 UNPACK_PREFIX = ".ssv-unpacking-"  # temporary folder for archives inside an archive
 CHUNK = 1 << 20
@@ -57,6 +64,33 @@ class DownloadError(RuntimeError):
 
 class ArchiveError(RuntimeError):
     """An archive cannot be extracted safely (unsafe member, missing tool, unknown format)."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """The md5 published for an official archive, and which loader pins it."""
+
+    md5: str
+    source: str
+
+
+_LIGHTNING = "a third-party PyTorch Lightning UCF101DataModule"
+
+# The official archives' md5 sums, keyed by archive name, as other loaders pin them. Nobody here
+# could download the archives to confirm these values; a mismatch error says how to override.
+PUBLISHED_MD5: dict[str, Published] = {
+    "UCF101.rar": Published("6463accf4bbc20fa6418ab7f159e6149", _LIGHTNING),
+    "UCF101TrainTestSplits-RecognitionTask.zip": Published(
+        "4426308e815a5108ba976f4a2bb47c5e", _LIGHTNING
+    ),
+    "hmdb51_org.rar": Published(
+        "517d6f1f19f215c45cdd4d25356be1fb",
+        "DeepMind BraVe's TensorFlow HMDB-51 generator (brave/download_hmdb.py)",
+    ),
+    "test_train_splits.rar": Published(
+        "15e67781e70dcfbdce2d7dbb9b3344b5", "torchvision.datasets.HMDB51"
+    ),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,8 +273,18 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def md5_and_sha256(path: str | Path) -> tuple[str, str]:
+    """Return the hex md5 and sha256 of a file, both from one read in 1 MiB chunks."""
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            md5.update(chunk)
+            sha256.update(chunk)
+    return md5.hexdigest(), sha256.hexdigest()
+
+
 def read_manifest(root: str | Path) -> dict[str, dict]:
-    """Return the manifest of `root` (file name -> {'size', 'sha256'}); empty when there is none."""
+    """Return the manifest of `root` (file name -> {'size', 'sha256', ...}); {} if there is none."""
     path = Path(root) / MANIFEST_NAME
     if not path.exists():
         return {}
@@ -250,10 +294,11 @@ def read_manifest(root: str | Path) -> dict[str, dict]:
         raise DownloadError(f"{path} is not valid JSON ({err}); delete it and rerun") from err
 
 
-def add_to_manifest(root: str | Path, path: str | Path) -> dict:
-    """Record the size and sha256 of `path` (a file inside `root`) in the manifest; return it."""
+def add_to_manifest(root: str | Path, path: str | Path, entry: dict | None = None) -> dict:
+    """Record `entry` (default: size and sha256) for `path`, a file in `root`; return the entry."""
     root, path = Path(root), Path(path)
-    entry = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    if entry is None:
+        entry = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     manifest = read_manifest(root)
     manifest[path.name] = entry
     atomic_write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -273,19 +318,69 @@ def verify_manifest(root: str | Path, names: Iterable[str] | None = None) -> lis
         path = root / name
         if name not in manifest or not path.exists():
             continue
-        want = manifest[name]
-        size = path.stat().st_size
-        if size != want["size"]:
-            problems.append(
-                f"{path}: {size} bytes, but the manifest recorded {want['size']} after the "
-                f"download (truncated or corrupted); delete it and rerun the download"
-            )
-        elif sha256_file(path) != want["sha256"]:
-            problems.append(
-                f"{path}: sha256 differs from the one recorded after the download (corrupted); "
-                f"delete it and rerun the download"
-            )
+        problem = _manifest_problem(path, manifest[name], lambda p=path: sha256_file(p))
+        if problem:
+            problems.append(problem)
     return problems
+
+
+def _manifest_problem(path: Path, want: dict, sha256: Callable[[], str]) -> str | None:
+    """Say how `path` differs from its manifest entry `want`; None when it matches."""
+    size = path.stat().st_size
+    if size != want["size"]:
+        return (
+            f"{path}: {size} bytes, but the manifest recorded {want['size']} after the "
+            f"download (truncated or corrupted); delete it and rerun the download"
+        )
+    if sha256() != want["sha256"]:
+        return (
+            f"{path}: sha256 differs from the one recorded after the download (corrupted); "
+            f"delete it and rerun the download"
+        )
+    return None
+
+
+def check_archive(
+    root: str | Path, archive: str | Path, *, trust: bool = False, fresh: bool = False
+) -> dict:
+    """Check an archive in `root` before extraction; return its manifest entry, not yet recorded.
+
+    One read gives its md5 and sha256. Unless `fresh` (just downloaded: an old entry is stale), an
+    entry already in the manifest must still match. Then the md5 must equal the published one in
+    `PUBLISHED_MD5` (pinned by other loaders, not confirmed by us), unless `trust`. A mismatch
+    raises a DownloadError naming the file and the fix. `md5_check` in the entry is 'matched' when
+    the md5 equals the published one, else 'unchecked' (trusted, or no published md5 for the name).
+    """
+    root, archive = Path(root), Path(archive)
+    md5, sha256 = md5_and_sha256(archive)
+    recorded = read_manifest(root).get(archive.name)
+    if recorded and not fresh:
+        problem = _manifest_problem(archive, recorded, lambda: sha256)
+        if problem:
+            raise DownloadError(problem)
+    published = PUBLISHED_MD5.get(archive.name)
+    matched = published is not None and md5 == published.md5
+    if published is not None and not matched and not trust:
+        raise DownloadError(_md5_mismatch(archive, published, md5))
+    return {
+        "size": archive.stat().st_size,
+        "sha256": sha256,
+        "md5": md5,
+        "published_md5": published.md5 if published else None,
+        "md5_check": "matched" if matched else "unchecked",
+    }
+
+
+def _md5_mismatch(archive: Path, published: Published, md5: str) -> str:
+    """The error for an archive whose md5 is not the published one: what was found, what to do."""
+    return (
+        f"{archive}: md5 {md5}, but the published {archive.name} has md5 {published.md5} (as "
+        f"pinned by {published.source}). It is not the published archive (a broken mirror, a "
+        f"transfer cut short, a changed file); nothing was extracted. Delete {archive} and rerun "
+        f"the download. If the server now publishes a different {archive.name} on purpose, rerun "
+        f"with --trust-download (or {TRUST_ENV}=1; Python: trust_download=True) to accept it; "
+        f"the manifest then records it as unchecked."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,29 +531,41 @@ def download_ucf101(
     url_videos: str = URL_VIDEOS,
     url_splits: str = URL_SPLITS,
     progress: bool = True,
+    trust_download: bool = False,
 ) -> Path:
     """Download and extract UCF-101 into `root`: `root/UCF-101/` and `root/ucfTrainTestlist/`.
 
-    Safe to rerun: an extracted archive is skipped, a cut download resumes, and an archive already
-    in `root` (downloaded before, or by hand) is checked against the manifest before extraction.
-    The archives stay in `root`; delete them after extraction to save about 6.5 GB.
+    Safe to rerun: an extracted archive is skipped, a cut download resumes. Every archive, whether
+    downloaded now or already in `root` (downloaded before, or by hand), is checked before
+    extraction against the manifest and its published md5 (see `check_archive`; the md5 sums are
+    pinned by other loaders, not confirmed by us). `trust_download=True`, or SSV_TRUST_DOWNLOAD=1,
+    accepts an archive whose md5 differs. The archives stay in `root`; delete them after extraction
+    to save about 6.5 GB.
     """
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
+    trust = _trusting(trust_download)
     jobs = [(url_splits, "ucfTrainTestlist")] if splits else []
     jobs += [(url_videos, "UCF-101")] if videos else []
     for url, folder in jobs:
-        _fetch_and_extract(root, url, folder, progress=progress)
+        _fetch_and_extract(root, url, folder, progress=progress, trust=trust)
     return root
 
 
-def _fetch_and_extract(
-    root: Path, url: str, folder: str, *, progress: bool, nested: bool = False
-) -> None:
-    """Bring one archive into `root` (download or verify) and extract it; check `folder` appears.
+def _trusting(trust_download: bool) -> bool:
+    """True when `trust_download` is set or SSV_TRUST_DOWNLOAD is set to anything but '' or '0'."""
+    return trust_download or os.environ.get(TRUST_ENV, "") not in ("", "0")
 
-    With `nested`, the archive holds archives, each extracted into `root/folder` (see
-    `_extract_nested`); otherwise it is extracted into `root` and holds `folder` at its top.
+
+def _fetch_and_extract(
+    root: Path, url: str, folder: str, *, progress: bool, trust: bool, nested: bool = False
+) -> None:
+    """Bring one archive into `root`, check it, extract it; check `folder` appears.
+
+    A fresh download, or an archive the manifest already lists, is recorded before extraction;
+    one placed by hand only once it has extracted. With `nested`, the archive holds archives,
+    each extracted into `root/folder` (see `_extract_nested`); otherwise it is extracted into
+    `root` and holds `folder` at its top.
     """
     name = archive_name(url)
     archive = root / name
@@ -467,13 +574,13 @@ def _fetch_and_extract(
         if (root / folder).is_dir():
             return
         marker.unlink()  # the extracted folder was removed: extract again
-    downloaded = not archive.exists()
-    if downloaded:
+    fresh = not archive.exists()
+    if fresh:
         download_file(url, archive, progress=progress)
-        add_to_manifest(root, archive)
-    problems = verify_manifest(root, [name])
-    if problems:
-        raise DownloadError("\n".join(problems))
+    entry = check_archive(root, archive, trust=trust, fresh=fresh)
+    recorded = fresh or name in read_manifest(root)
+    if recorded:
+        add_to_manifest(root, archive, entry)
     if nested:
         _extract_nested(archive, root, folder)
     else:
@@ -483,8 +590,8 @@ def _fetch_and_extract(
             f"{archive} was extracted but {root / folder} did not appear; is {url} the right "
             f"archive? Expected it to hold a top-level folder {folder!r}."
         )
-    if not downloaded and name not in read_manifest(root):
-        add_to_manifest(root, archive)
+    if not recorded:
+        add_to_manifest(root, archive, entry)
 
 
 def archive_name(url: str) -> str:
@@ -507,18 +614,23 @@ def download_hmdb51(
     url_videos: str = URL_HMDB51_VIDEOS,
     url_splits: str = URL_HMDB51_SPLITS,
     progress: bool = True,
+    trust_download: bool = False,
 ) -> Path:
     """Download and extract HMDB-51 into `root`: `testTrainMulti_7030_splits/`, `videos/<action>/`.
 
-    Safe to rerun, as `download_ucf101`; besides, an extraction cut among the 51 per-action
-    archives resumes with the first action not finished. The archives stay in `root` (about 2 GB);
-    while extracting, the per-action archives take about 2 GB more in a temporary folder there.
+    Safe to rerun and checked, as `download_ucf101` (`trust_download` likewise); besides, an
+    extraction cut among the 51 per-action archives resumes with the first action not finished.
+    The archives stay in `root` (about 2 GB); while extracting, the per-action archives take about
+    2 GB more in a temporary folder there.
     """
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    _fetch_and_extract(root, url_splits, hmdb51.SPLIT_DIR, progress=progress)
+    trust = _trusting(trust_download)
+    _fetch_and_extract(root, url_splits, hmdb51.SPLIT_DIR, progress=progress, trust=trust)
     if videos:
-        _fetch_and_extract(root, url_videos, hmdb51.VIDEO_DIR, progress=progress, nested=True)
+        _fetch_and_extract(
+            root, url_videos, hmdb51.VIDEO_DIR, progress=progress, trust=trust, nested=True
+        )
     return root
 
 

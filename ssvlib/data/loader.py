@@ -8,13 +8,16 @@ What it guarantees:
   epoch, index). The loader asks for its samples by (epoch, index) (`AtEpoch`), so worker
   processes that live for the whole run (persistent: not started again at every epoch) draw each
   sample at the epoch the sampler says.
-- **Workers start clean.** Worker processes are forked from a fork server, a process that never
-  decoded a frame, instead of from the notebook's process. A process forked after FFmpeg's
-  scaler (swscale) has run inherits its pool of slice threads without the threads, and waits for
-  them forever the first time it converts a frame: every chapter did, once its picture cells had
-  decoded a real video. (`ssvlib.data.video` also sets aside such inherited state in any forked
-  child, for loaders built without `make_loader`.) Datasets defined in a notebook or script
-  (``__main__``), which a fork server cannot import, are forked as before.
+- **Workers start without the parent's decoders.** Worker processes are forked from the
+  notebook's process (the platform's default on Linux). A process forked after FFmpeg's scaler
+  (swscale) has run inherits its pool of slice threads without the threads, and waits for them
+  forever the first time it converts a frame: every chapter did, once its picture cells had
+  decoded a real video. `ssvlib.data.video` therefore sets that state aside in every forked child
+  (for any DataLoader, not only this one), and the child makes its own. SSV_WORKER_START=forkserver
+  (or spawn) starts workers from a process that never decoded anything instead; it costs 2 to 8 s
+  per loader in a notebook, where each worker imports the kernel again, against 0.4 s for a fork
+  (measured on 2 cores), so it is not the default. Datasets defined in a notebook or script
+  (``__main__``), which such a worker cannot import, are always forked.
 - **A stuck worker is named.** A batch that has not come after `loader_timeout()` seconds
   (SSV_LOADER_TIMEOUT, default 300; 0 waits forever) raises `LoaderStuck`, which names each
   worker, its process id, the sample and video it was reading and for how long.
@@ -25,6 +28,7 @@ Samples of a training batch made in place of unreadable videos carry their names
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -46,6 +50,9 @@ from .. import distributed
 from ..config import resolve_device
 
 LOADER_TIMEOUT = 300.0  # seconds without a batch before the loader reports its workers
+
+if hasattr(os, "register_at_fork"):  # a forked worker never collects what it inherited
+    os.register_at_fork(after_in_child=gc.freeze)
 
 
 class LoaderStuck(RuntimeError):
@@ -229,18 +236,27 @@ class Loader(DataLoader):
             yield batch
 
 
+START_METHODS = ("fork", "forkserver", "spawn")
+
+
 def worker_start(dataset: Dataset) -> str | None:
-    """How worker processes start: 'forkserver' where the platform has it and the dataset can be
-    sent to a fresh process; None (the platform's default, a fork on Linux) otherwise."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    """How worker processes start: $SSV_WORKER_START ('fork', 'forkserver' or 'spawn') where the
+    platform has it and the dataset can be sent to a fresh process; else None, the platform's
+    default (a fork on Linux)."""
+    asked = os.environ.get("SSV_WORKER_START", "").strip()
+    if not asked:
         return None
-    if type(dataset).__module__ == "__main__":  # a fork server cannot import the notebook
+    if asked not in START_METHODS:
+        raise ValueError(f"SSV_WORKER_START={asked!r} is not one of {START_METHODS}")
+    if asked not in multiprocessing.get_all_start_methods():
         return None
+    if asked != "fork" and type(dataset).__module__ == "__main__":
+        return None  # a fresh process cannot import the notebook or script
     try:
         pickle.dumps(dataset)
     except Exception:
         return None
-    return "forkserver"
+    return asked
 
 
 _PRELOAD = ["torch", "ssvlib.data.datasets"]  # imported once by the fork server, not per worker
@@ -289,13 +305,17 @@ def make_loader(
     device: str | torch.device = "auto",
     num_workers: int | None = None,
     seed: int = 0,
+    persistent: bool | None = None,
 ) -> Loader:
     """The loader every chapter uses: shuffled by (seed, epoch) to train, in order otherwise.
 
     Training drops the last incomplete batch (unless the dataset is smaller than a batch), and
     names the videos skipped for a batch (`collate`). Under torchrun, `batch_size` is the global
     batch: each process loads its share of it. num_workers=None picks `default_num_workers(device)`;
-    workers start from a fork server and live as long as the loader; memory is pinned for CUDA.
+    memory is pinned for CUDA. With `persistent` (default: to train), the workers live as long as
+    the loader, for every epoch; otherwise they stop at the end of each pass. (A persistent
+    loader that ends up in a reference cycle, as a notebook's progress bar makes, is shut down
+    whenever Python's garbage collector runs, in whatever thread: 5 s per worker, measured.)
     """
     device = resolve_device(device)
     workers = default_num_workers(device) if num_workers is None else num_workers
@@ -333,7 +353,7 @@ def make_loader(
         worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(seed),
         collate_fn=collate if train else None,
-        persistent_workers=workers > 0,
+        persistent_workers=workers > 0 and (train if persistent is None else persistent),
         multiprocessing_context=context,
         timeout=loader_timeout() if workers else 0,
     )

@@ -146,7 +146,23 @@ def load_split(root: str | Path, split: int = 1, check_files: bool = True) -> Sp
     train = read_split_file(root, f"trainlist0{split}.txt", classes)
     test = read_split_file(root, f"testlist0{split}.txt", classes)
     missing = [r.rel for r in train + test if not r.path.is_file()] if check_files else []
-    return Split(split, classes, train, test, missing)
+    return check_groups(Split(split, classes, train, test, missing))
+
+
+def check_groups(split: Split) -> Split:
+    """Raise when a group (one actor and scene) has videos on both sides of the split."""
+    trained = {(r.class_name, r.group): r for r in split.train}
+    for record in split.test:
+        seen = trained.get((record.class_name, record.group))
+        if seen is not None:
+            raise UCF101Error(
+                f"split {split.split} puts group {record.group} of {record.class_name} on both "
+                f"sides: {seen.rel} in training, {record.rel} in test. Clips of a group share "
+                "actor and scene, so a test score would reward remembering them: move the whole "
+                "group to one side of the split files, or use the official ones "
+                "(`ssv data download ROOT --splits-only`)"
+            )
+    return split
 
 
 def present(records: list[VideoRecord]) -> list[VideoRecord]:

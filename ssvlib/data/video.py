@@ -415,3 +415,24 @@ def _opencv_frames(path: Path, wanted: list[int], info: VideoInfo) -> np.ndarray
 def read_all_frames(path: str | Path, backend: str = "auto") -> np.ndarray:
     """Decode every frame of a video as uint8 RGB (T, H, W, 3)."""
     return read_frames(path, range(video_info(path).num_frames), backend)
+
+
+def probe_all(paths: Sequence[str | Path], progress: bool = True) -> dict[str, VideoInfo | str]:
+    """`video_info` of every path, on a thread per core (PyAV decodes outside Python's lock):
+    {path: VideoInfo, or the reason it cannot be read}. A bar shows when it takes long (the
+    first time: about 14 ms a UCF-101 clip per core; afterwards the disk cache answers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    def probe(path: str | Path) -> VideoInfo | str:
+        try:
+            return video_info(path)
+        except VideoError as err:
+            return str(err)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        found = pool.map(probe, paths)
+        bar = tqdm(found, total=len(paths), desc="reading videos", unit="video", leave=False,
+                   delay=2, disable=not progress)  # fmt: skip
+        return {str(path): info for path, info in zip(paths, bar, strict=True)}

@@ -22,6 +22,7 @@ from pathlib import Path
 from ..config import check_choice
 from . import hmdb51, ucf101
 from .builtin import builtin_root
+from .video import probe_all
 
 DATASETS = ("builtin", "ucf101", "hmdb51")
 ROOT_HELP = {
@@ -42,6 +43,7 @@ class Videos:
     test: list[ucf101.VideoRecord]
     val_groups: int = 2
     listed: tuple[int, int] = (0, 0)  # train and test videos the split files name
+    unreadable: dict[str, str] = field(default_factory=dict)  # present, left out: {rel: why}
     fit: list[ucf101.VideoRecord] = field(init=False)
     val: list[ucf101.VideoRecord] = field(init=False)
 
@@ -65,6 +67,22 @@ class Videos:
             return self  # too few videos left to hold groups out: keep them all
         return replace(self, train=train, test=test, listed=(len(train), len(test)))
 
+    def readable(self, progress: bool = True) -> Videos:
+        """These videos without the ones that cannot be read, named with why in `unreadable`.
+
+        Every video is opened and decoded once (`video.probe_all`, cached on disk), so a broken
+        file is found here, named, before hours of training, and never changes a test set
+        silently later.
+        """
+        records = self.train + self.test
+        found = probe_all([r.path for r in records], progress)
+        bad = {r.rel: found[str(r.path)] for r in records if isinstance(found[str(r.path)], str)}
+        if not bad:
+            return self
+        train = [r for r in self.train if r.rel not in bad]
+        test = [r for r in self.test if r.rel not in bad]
+        return replace(self, train=train, test=test, unreadable={**self.unreadable, **bad})
+
     def describe(self) -> str:
         """One paragraph of counts."""
         missing = ""
@@ -79,9 +97,11 @@ class Videos:
                 f": {len(self.fit)} to train on and {len(self.val)} in {self.val_groups} "
                 "held-out groups to validate"
             )
+        unreadable = f"; {len(self.unreadable)} unreadable left out" if self.unreadable else ""
         return (
             f"{self.dataset} split {self.split} at {self.root}: {self.num_classes} classes; "
             f"{len(self.train)} training videos{missing}{held}; {len(self.test)} test videos"
+            f"{unreadable}"
         )  # fmt: skip
 
 
@@ -138,22 +158,33 @@ def load_index(dataset: str, root: str | Path, split: int = 1) -> ucf101.Split:
 
 
 def check_root(
-    root: str | Path, dataset: str = "ucf101", split: int = 1, backend: str = "auto"
+    root: str | Path,
+    dataset: str = "ucf101",
+    split: int = 1,
+    backend: str = "auto",
+    min_frames: dict[str, int] | None = None,
 ) -> dict:
-    """Validate a root: every listed video present, and each present one decodes its first and
-    last frames (the last that decodes, not the one the header announces)."""
+    """Validate a root: every listed video present, each present one decodes its first and last
+    frames (the last that decodes, not the one the header announces), and, given `min_frames`
+    ({recipe name: frames one sample needs}), the videos too short for some recipes."""
     from tqdm.auto import tqdm
 
     from .video import VideoError, read_frames, video_info
 
     index = load_index(dataset, root, split)
-    unreadable = []
+    unreadable, errors, short = [], {}, []
     records = ucf101.present(index.train + index.test)
     for record in tqdm(records, desc="checking videos", unit="video", leave=False):
         try:
-            read_frames(record.path, [0, video_info(record.path).num_frames - 1], backend)
-        except VideoError:
+            count = video_info(record.path).num_frames
+            read_frames(record.path, [0, count - 1], backend)
+        except VideoError as err:
             unreadable.append(record.rel)
+            errors[record.rel] = str(err)
+            continue
+        needs = sorted(name for name, frames in (min_frames or {}).items() if count < frames)
+        if needs:
+            short.append({"video": record.rel, "frames": count, "too_short_for": needs})
     return {
         "dataset": dataset,
         "root": str(Path(root).expanduser().resolve()),
@@ -164,4 +195,7 @@ def check_root(
         "present": len(records),
         "missing": index.missing,
         "unreadable": unreadable,
+        "errors": errors,
+        "min_frames": dict(min_frames or {}),
+        "short": short,
     }

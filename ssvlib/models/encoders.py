@@ -26,6 +26,7 @@ from ssvlib.config import check_choice
 
 ENCODERS = ("small3d", "c3d", "r3d", "r21d", "r3d_18", "r21d_18", "small2d", "caffenet")
 ENCODERS_2D = ("small2d", "caffenet")  # frame encoders, for Shuffle and Learn, OPN and O3N
+ENCODERS_3D = tuple(name for name in ENCODERS if name not in ENCODERS_2D)  # clip encoders: VCOP
 Triple = tuple[int, int, int]
 
 
