@@ -207,12 +207,18 @@ def _times_chance(runs: dict[int, tuple]) -> str:
 
 
 def real_retrieval_picture(paper: str, seed: int = 0, folder: str | Path | None = None) -> Path:
-    """The retrieval picture (`Chapter.retrieval_examples`) a committed run on real clips kept."""
+    """The retrieval picture (`Chapter.retrieval_examples`) that a committed run of `paper` on
+    real clips kept beside its results file."""
+    import json
+
     folder = Path(folder or REAL)
-    found = sorted(folder.glob(f"*{paper}*seed-{seed}*/*-retrieval.png"))
-    if not found:
-        raise FileNotFoundError(
-            f"{folder} holds no retrieval picture of {paper!r}, seed {seed}: run "
-            "`ssv sweep sweeps/real.yml` beside the real clips"
-        )
-    return found[-1]
+    for path in sorted(folder.glob("*/*.json")):
+        record = json.loads(path.read_text())
+        if record.get("paper") == paper and record.get("seed") == seed:
+            picture = path.with_name(f"{path.stem}-retrieval.png")
+            if picture.is_file():
+                return picture
+    raise FileNotFoundError(
+        f"{folder} holds no retrieval picture of {paper!r}, seed {seed}: run "
+        "`ssv sweep sweeps/real.yml` beside the real clips"
+    )

@@ -77,3 +77,15 @@ def test_the_real_footage_table_sets_each_seed_beside_chance_and_the_built_in_da
     assert "| paper | chance | seed 0 | seed 1 | mean (x chance) |" in table
     assert "| VCOP | 16.7 | 20.0 | 30.0 | 25.0 (1.50x) | 50.0 (3.00x) |" in table
     assert "OPN" not in table  # no real run, no row
+
+
+def test_the_real_retrieval_picture_is_found_by_paper_and_seed(tmp_path):
+    run = record("shuffle_learn", 1, 0.1, 0.1)
+    run.update(notebook="01_shuffle_and_learn", device="cpu", wall_time_s=1.0, dataset="ucf101")
+    folder = sweep_folder(tmp_path, [run])
+    [result] = folder.glob("*/*.json")
+    picture = result.with_name(f"{result.stem}-retrieval.png")
+    picture.write_bytes(b"png")
+    assert comparison.real_retrieval_picture("shuffle_learn", 1, folder) == picture
+    with pytest.raises(FileNotFoundError, match="no retrieval picture of 'opn', seed 0"):
+        comparison.real_retrieval_picture("opn", 0, folder)
