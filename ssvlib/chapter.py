@@ -29,6 +29,7 @@ from .data.video import VideoError, video_info
 from .data.videos import ROOT_HELP, Videos, open_videos
 from .evaluate import compare_starts, label_fractions
 from .models.encoders import ENCODERS_2D, ENCODERS_3D, count_parameters
+from .pretrain import pretext_accuracy
 from .recipe import Recipe, select
 
 
@@ -107,6 +108,7 @@ class Chapter:
     parameters: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     figures: dict = field(default_factory=dict)  # saved beside the results file
+    pretext_on_test: dict = field(default_factory=dict)  # `pretext_test`, for the results file
 
     @classmethod
     def open(
@@ -280,6 +282,23 @@ class Chapter:
             "evaluation_unreadable": scored.unreadable,
         }
 
+    def pretext_test(self, model: nn.Module, samples: int = 400) -> float:
+        """The pretext network's accuracy on the test videos, which no pretext epoch trained on
+        or was chosen by: at least `samples` fixed samples, one per video or more (smoke mode:
+        one per video). Printed, and kept for the results file."""
+        recipe, samples = self.recipe, 1 if config.is_smoke() else samples
+        accuracy, count = pretext_accuracy(
+            model, recipe.task, self.videos.test, recipe.view, samples=samples, seed=self.seed,
+            motion=recipe.motion, device=self.device, num_workers=self.num_workers,
+        )  # fmt: skip
+        chance = 1 / recipe.task.num_classes
+        self.pretext_on_test = {"test_acc": accuracy, "test_samples": count}
+        print(
+            f"on the {len(self.videos.test)} test videos (never trained on, never used to choose "
+            f"the epoch): {accuracy:.1%} of {count} samples, {accuracy / chance:.1f}x chance"
+        )
+        return accuracy
+
     def retrieval_examples(self, frozen: dict, k: int = 4, n: int = 3):
         """A few test videos and their `k` nearest training videos, by the retrieval features
         of each start in `frozen` (`compare`'s first result): the pretrained encoder's row above
@@ -317,6 +336,7 @@ class Chapter:
             chance=1 / task.num_classes,
             metrics=metrics,
             video_counts=self.video_counts(),
+            pretext_on_test=self.pretext_on_test,
         )
         path = results.write_results(results_dir or config.default_results_dir(), record)
         for name, figure in self.figures.items():

@@ -86,19 +86,48 @@ def validation_data(
 
 @torch.no_grad()
 def pretext_predictions(
-    model: nn.Module, data: TupleDataset, *, device: str = "auto", batch_size: int = 64
+    model: nn.Module,
+    data: TupleDataset,
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+    num_workers: int | None = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(true classes, predicted classes) of `model` on every sample of `data`, in eval mode."""
     dev = resolve_device(device)
     was_training = model.training
     model.eval().to(dev)
-    loader = make_loader(data, batch_size, train=False, device=dev, num_workers=0, seed=0)
+    loader = make_loader(data, batch_size, train=False, device=dev, num_workers=num_workers, seed=0)
     labels, predictions = [], []
     for x, y in loader:
         predictions.append(model(x.to(dev)).argmax(1).cpu())
         labels.append(y)
     model.train(was_training)
     return torch.cat(labels).numpy(), torch.cat(predictions).numpy()
+
+
+def pretext_accuracy(
+    model: nn.Module,
+    task: Task,
+    videos: Sequence,
+    view: View,
+    *,
+    samples: int = 400,
+    seed: int = 0,
+    motion: str | None = None,
+    device: str = "auto",
+    num_workers: int | None = 0,
+) -> tuple[float, int]:
+    """`model`'s pretext accuracy on fixed samples of `videos`, drawn as validation samples are
+    (`task.for_validation()`, centred): at least `samples` of them and one per video (each
+    copy of a video draws its own). Returns (accuracy, how many samples)."""
+    per_video = max(1, -(-samples // max(1, len(videos))))
+    data = TupleDataset(
+        list(videos) * per_video, task.for_validation(), view, train=False, seed=seed,
+        motion=motion,
+    )  # fmt: skip
+    labels, predicted = pretext_predictions(model, data, device=device, num_workers=num_workers)
+    return float((labels == predicted).mean()), len(labels)
 
 
 def pretrain(

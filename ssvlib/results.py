@@ -17,7 +17,9 @@ measurement that a notebook did not make is null or left out::
                                           # ssvlib, numpy, platform, cuda (torch's build), gpu
       "wall_time_s": 812.4,               # the whole notebook, in seconds
       "created": "2025-01-31T12:00:00+00:00",
-      "pretext": {"train_acc": 0.91, "val_acc": 0.55, "chance": 0.1667},
+      "pretext": {"train_acc": 0.91, "val_acc": 0.55, "chance": 0.1667,  # the best epoch's
+                  "best_epoch": 31, "epochs": 40,
+                  "test_acc": 0.52, "test_samples": 3783},  # `Chapter.pretext_test`, if run
       "skipped_videos": [...],            # unreadable videos skipped during pretext training
       "videos": {                         # what was trained and scored, what was left out
         "pretext_train": 7600, "pretext_val": 1061, "too_short": [...], "unreadable": {...},
@@ -344,6 +346,7 @@ def make_record(
     metrics: dict,
     eval_videos=None,
     video_counts: dict | None = None,
+    pretext_on_test: dict | None = None,
 ) -> dict:
     """A results record for `write_results` from what a paper chapter has at its end.
 
@@ -362,7 +365,14 @@ def make_record(
         "seed": seed,
         "device": str(device),
         "wall_time_s": round(wall_time_s, 1),
-        "pretext": {"train_acc": best["train_acc"], "val_acc": best["val_acc"], "chance": chance},
+        "pretext": {
+            "train_acc": best["train_acc"],
+            "val_acc": best["val_acc"],
+            "chance": chance,
+            "best_epoch": best["epoch"],
+            "epochs": len(pretext_history.epochs),
+            **(pretext_on_test or {}),
+        },
         "metrics": metrics,
         "skipped_videos": pretext_history.skipped,
         "videos": video_counts or {},

@@ -68,14 +68,18 @@ def test_the_real_footage_table_sets_each_seed_beside_chance_and_the_built_in_da
         run = record(paper, seed, 0.1, 0.1)
         run["dataset"] = run["downstream"] = dataset
         run.update(notebook="04_vcop", device="cpu", wall_time_s=1.0)
-        run["pretext"] = {"train_acc": 0.9, "val_acc": acc, "chance": 1 / 6}
+        run["pretext"] = {"train_acc": 0.9, "val_acc": 0.4, "chance": 1 / 6}
+        if dataset == "ucf101":
+            run["pretext"].update(test_acc=acc, test_samples=440)
         return run
 
     real = sweep_folder(tmp_path / "real", [on("ucf101", "vcop", s, 0.2 + s / 10) for s in (0, 1)])
     built = sweep_folder(tmp_path / "built", [on("builtin", "vcop", s, 0.5) for s in (0, 1, 2)])
     table = comparison.real_footage_table(folder=real, builtin=built)
-    assert "| paper | chance | seed 0 | seed 1 | mean (x chance) |" in table
-    assert "| VCOP | 16.7 | 20.0 | 30.0 | 25.0 (1.50x) | 50.0 (3.00x) |" in table
+    assert (
+        "| paper | chance | seed 0 | seed 1 | mean (x chance) | validation clips, mean |" in table
+    )
+    assert "| VCOP | 16.7 | 20.0 | 30.0 | 25.0 (1.50x) | 40.0 | 40.0 (2.40x) |" in table
     assert "OPN" not in table  # no real run, no row
 
 

@@ -71,6 +71,8 @@ def test_a_paper_chapter_runs_on_real_clips_with_loader_workers(
     assert record["backbone"] == extra.get("backbone", record["backbone"])
     videos = record["videos"]
     assert videos["evaluation_test_scored"] > 0 and videos["pretext_train"] > 0
+    assert 0 <= record["pretext"]["test_acc"] <= 1  # the pretext, scored on the test clips
+    assert 1 <= record["pretext"]["test_samples"] <= videos["evaluation_test_scored"]
     assert set(record["metrics"]) == {"pretrained", "random_init"}
 
 

@@ -262,7 +262,9 @@ def test_make_record_writes_a_valid_results_file(tmp_path):
         chance=1 / 6,
         metrics=collect_metrics(*chapter_outputs()),
     )
-    assert rec["pretext"] == {"train_acc": 0.5, "val_acc": 0.45, "chance": 1 / 6}
+    assert rec["pretext"] == {
+        "train_acc": 0.5, "val_acc": 0.45, "chance": 1 / 6, "best_epoch": 1, "epochs": 2
+    }  # fmt: skip
     assert (rec["dataset"], rec["split"], rec["wall_time_s"]) == ("builtin", 2, 61.2)
     [loaded] = load_results(write_results(tmp_path, rec).parent)
     assert loaded["metrics"]["pretrained"]["finetune_video_acc"] == {"1.0": 0.7, "0.1": 0.4}
