@@ -2,7 +2,8 @@
 
 A sweep file (YAML) names the notebooks, a grid and fixed parameters::
 
-    notebooks: [01_shuffle_and_learn, 02_opn, 03_o3n, 04_vcop]   # in notebooks/
+    notebooks: [01_shuffle_and_learn, 02_opn, 03_o3n, 04_vcop]   # in notebooks/; an entry
+                                                 # {04_vcop: {epochs: 320}} fixes its own values
     grid: {seed: [0, 1, 2]}                                       # every combination
     parameters: {}                                                # the same for every run
     workers: 2                                                    # runs at once
@@ -221,9 +222,8 @@ def load_sweep(
     unknown = set(spec) - set(KEYS)
     if unknown:
         raise SweepError(f"{file}: unknown keys {sorted(unknown)}; a sweep file has {KEYS}")
-    notebooks = spec.get("notebooks") or []
-    if not isinstance(notebooks, list) or not notebooks:
-        raise SweepError(f"{file}: `notebooks` lists none; name them as in notebooks/")
+    own = _notebooks(file, spec.get("notebooks"))
+    notebooks = list(own)
     sources = {n: NOTEBOOKS / f"{n}.ipynb" for n in notebooks}
     missing = [n for n, source in sources.items() if not source.is_file()]
     if missing:
@@ -237,13 +237,15 @@ def load_sweep(
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise SweepError(f"{file}: grid `{key}` must be a non-empty list, got {values!r}")
-    clash = set(fixed) & set(grid)
-    if clash or "results_dir" in set(fixed) | set(grid):
-        raise SweepError(
-            f"{file}: {sorted(clash) or ['results_dir']} cannot be set there (results_dir is "
-            "each run's folder; a key is either fixed or in the grid)"
-        )
-    _check_parameters(file, sources, [*fixed, *grid])
+    for given in (fixed, *own.values()):
+        clash = set(given) & (set(grid) | (set(fixed) if given is not fixed else set()))
+        if clash or "results_dir" in set(given) | set(grid):
+            raise SweepError(
+                f"{file}: {sorted(clash) or ['results_dir']} cannot be set there (results_dir is "
+                "each run's folder; a key is fixed, fixed for one notebook, or in the grid)"
+            )
+    for notebook, source in sources.items():
+        _check_parameters(file, {notebook: source}, [*fixed, *own[notebook], *grid])
     slurm = check_slurm(spec.get("slurm"), f"{file}: slurm")
     workers = _positive(f"{file}", "workers", workers or spec.get("workers") or 1, 1)
     out = Path(out) if out is not None else file.parent / spec.get("out", file.stem)
@@ -251,11 +253,33 @@ def load_sweep(
     runs = []
     for notebook in notebooks:
         for point in itertools.product(*grid.values()):
-            varied = dict(zip(grid, point, strict=True))
+            varied = {**own[notebook], **dict(zip(grid, point, strict=True))}
             suffix = "".join(f"__{k}-{_value_name(v)}" for k, v in varied.items())
             folder = out / f"{notebook}{suffix}"
             runs.append(Run(notebook, {**fixed, **varied}, folder, sources[notebook]))
     return Sweep(file, runs, out, workers, spec, slurm)
+
+
+def _notebooks(file: Path, entries) -> dict[str, dict]:
+    """`notebooks` as {name: its own fixed parameters}: each entry a name, or a mapping of one
+    name to the parameters only its runs take (they show in the runs' folder names)."""
+    if not isinstance(entries, list) or not entries:
+        raise SweepError(f"{file}: `notebooks` lists none; name them as in notebooks/")
+    found = {}
+    for entry in entries:
+        if isinstance(entry, str):
+            found[entry] = {}
+        elif isinstance(entry, dict) and len(entry) == 1:
+            [(name, given)] = entry.items()
+            if not isinstance(given, dict):
+                raise SweepError(f"{file}: {name}'s parameters must be a mapping, got {given!r}")
+            found[str(name)] = given
+        else:
+            raise SweepError(
+                f"{file}: a `notebooks` entry is a name or {{name: {{parameter: value}}}}, "
+                f"got {entry!r}"
+            )
+    return found
 
 
 def _commit() -> str | None:

@@ -44,6 +44,17 @@ def test_the_grid_expands_into_one_run_per_notebook_and_point(tmp_path):
     assert loaded.out == tmp_path / "runs" and loaded.workers == 2
 
 
+def test_a_notebook_may_take_parameters_of_its_own(tmp_path):
+    text = "notebooks: [02_opn, {04_vcop: {epochs: 320}}]\ngrid: {seed: [0]}\n"
+    loaded = load_sweep(sweep_file(tmp_path, text))
+    assert [run.name for run in loaded.runs] == ["02_opn__seed-0", "04_vcop__epochs-320__seed-0"]
+    assert loaded.runs[1].parameters == {"epochs": 320, "seed": 0}
+    with pytest.raises(SweepError, match="`epoch` is not a parameter of 04_vcop"):
+        load_sweep(sweep_file(tmp_path, "notebooks: [{04_vcop: {epoch: 3}}]\n"))
+    with pytest.raises(SweepError, match="either|fixed for one notebook"):
+        load_sweep(sweep_file(tmp_path, "notebooks: [{04_vcop: {seed: 3}}]\ngrid: {seed: [0]}\n"))
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -52,7 +63,7 @@ def test_the_grid_expands_into_one_run_per_notebook_and_point(tmp_path):
         ("notebooks: []\n", "lists none"),
         ("notebooks: [02_opn]\ngrid: {seed: 0}\n", "grid `seed` must be a non-empty list"),
         ("notebooks: [02_opn]\nparameters: {results_dir: x}\n", "results_dir"),
-        ("notebooks: [02_opn]\ngrid: {seed: [0]}\nparameters: {seed: 1}\n", "either fixed"),
+        ("notebooks: [02_opn]\ngrid: {seed: [0]}\nparameters: {seed: 1}\n", "a key is fixed"),
         (
             "notebooks: [02_opn]\ngrid: {seeds: [0, 1]}\n",
             "`seeds` is not a parameter of 02_opn; its parameters are .*seed.*results_dir",
