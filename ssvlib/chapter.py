@@ -314,7 +314,7 @@ class Chapter:
 
     def save(self, history, metrics: dict, results_dir: str | Path | None = None) -> Path:
         """Write this run's results file (`results.write_results`) and say where it went; the
-        pictures the chapter kept (`figures`) go beside it as PNG, named after it."""
+        pictures the chapter kept (`figures`) go beside it as JPEG, named after it."""
         task, pretext = self.recipe.task, self.recipe.pretext
         parameters = {
             **self.parameters,
@@ -339,7 +339,8 @@ class Chapter:
             pretext_on_test=self.pretext_on_test,
         )
         path = results.write_results(results_dir or config.default_results_dir(), record)
-        for name, figure in self.figures.items():
-            figure.savefig(path.with_name(f"{path.stem}-{name}.png"), dpi=72)
+        for name, figure in self.figures.items():  # JPEG: photographs of real video are large
+            figure.savefig(path.with_name(f"{path.stem}-{name}.jpg"), dpi=72,
+                           pil_kwargs={"quality": 80})  # fmt: skip
         print(f"results written to {path}; notebook wall time {record['wall_time_s']:.0f} s")
         return path

@@ -157,6 +157,7 @@ def seed_table(paper: str, folder: str | Path | None = None) -> str:
 
 
 REAL = Path(__file__).resolve().parents[1] / "sweeps" / "real"
+REAL_STEPS = REAL.with_name("real_steps")  # the same clips, as many steps as the built-in runs
 
 
 def real_footage_table(
@@ -213,7 +214,7 @@ def real_retrieval_picture(paper: str, seed: int = 0, folder: str | Path | None 
     for path in sorted(folder.glob("*/*.json")):
         record = json.loads(path.read_text())
         if record.get("paper") == paper and record.get("seed") == seed:
-            picture = path.with_name(f"{path.stem}-retrieval.png")
+            picture = path.with_name(f"{path.stem}-retrieval.jpg")
             if picture.is_file():
                 return picture
     raise FileNotFoundError(

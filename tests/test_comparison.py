@@ -88,8 +88,8 @@ def test_the_real_retrieval_picture_is_found_by_paper_and_seed(tmp_path):
     run.update(notebook="01_shuffle_and_learn", device="cpu", wall_time_s=1.0, dataset="ucf101")
     folder = sweep_folder(tmp_path, [run])
     [result] = folder.glob("*/*.json")
-    picture = result.with_name(f"{result.stem}-retrieval.png")
-    picture.write_bytes(b"png")
+    picture = result.with_name(f"{result.stem}-retrieval.jpg")
+    picture.write_bytes(b"jpeg")
     assert comparison.real_retrieval_picture("shuffle_learn", 1, folder) == picture
     with pytest.raises(FileNotFoundError, match="no retrieval picture of 'opn', seed 0"):
         comparison.real_retrieval_picture("opn", 0, folder)
