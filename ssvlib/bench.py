@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.video import read_frames, resolve_backend, video_info
+from .data.decode import read_frames, resolve_backend, video_info
+from .papers import get_paper
 from .tasks.vcop import VCOP
 
 
@@ -88,27 +89,9 @@ def bench_decode(
     }
 
 
-PAPERS = ("shuffle_learn", "opn", "o3n", "vcop")
-
-
-def task_module(paper: str):
-    """A paper's task module, `ssvlib.tasks.<paper>` (its PRESETS and build_model)."""
-    import importlib
-
-    from .config import check_choice
-
-    check_choice("paper", paper, PAPERS)
-    return importlib.import_module(f"ssvlib.tasks.{paper}")
-
-
-def paper_presets(paper: str) -> dict:
-    """The PRESETS of a paper's task module (`ssvlib.tasks.<paper>`)."""
-    return task_module(paper).PRESETS
-
-
 def present_videos(root: str | Path, dataset: str = "ucf101", split: int = 1) -> list:
     """Every present video of a root's official split, training and test (any number)."""
-    from .data.ucf101 import present
+    from .data.index import present
     from .data.videos import load_index
 
     index = load_index(dataset, root, split)
@@ -141,12 +124,12 @@ def _loader_pass(data, order: list[int], frames_of: Callable, batch_size: int, c
     their collating), alternating sample by sample."""
     from torch.utils.data import default_collate
 
-    from .data import video
+    from .data import decode
 
-    timed = _Timed(video.read_frames)
+    timed = _Timed(decode.read_frames)
     seconds = {"decode_only": 0.0, "dataset": 0.0, "collate": 0.0, "cached": 0.0}
     made, made_cached = [], []
-    video.read_frames = timed
+    decode.read_frames = timed
     try:
         for n, i in enumerate(order, start=1):  # alternating: all see the same machine
             start = time.perf_counter()
@@ -171,7 +154,7 @@ def _loader_pass(data, order: list[int], frames_of: Callable, batch_size: int, c
                 seconds["cached"] += time.perf_counter() - middle
                 made, made_cached = [], []
     finally:
-        video.read_frames = timed.function
+        decode.read_frames = timed.function
     return {**seconds, "decode": timed.seconds}
 
 
@@ -206,7 +189,7 @@ def bench_loader(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        recipe = paper_presets(paper)[preset]
+        recipe = get_paper(paper).presets[preset]
         records = present_videos(root, dataset)
         data = datasets.TupleDataset(
             records, recipe.task, recipe.view, train=True, seed=seed, motion=recipe.motion
@@ -287,17 +270,9 @@ def cached_records(records: list, root: str | Path, cache: str | Path, dataset: 
 
 # --------------------------------------------------------------------------- ssv bench train
 
-CPU_BACKBONES = {"shuffle_learn": "small2d", "opn": "small2d", "o3n": "small2d", "vcop": "small3d"}
-PAPER_BACKBONES = {"shuffle_learn": "caffenet", "opn": "caffenet", "o3n": "caffenet", "vcop": "r3d"}
-
-
-def default_backbone(paper: str, preset: str) -> str:
-    """The chapter's backbone for `preset`: its CPU default, or the paper's own for "paper"."""
-    return (PAPER_BACKBONES if preset == "paper" else CPU_BACKBONES)[paper]
-
 
 def pretext_setup(
-    paper: str, preset: str, backbone: str, dataset: str, root, device: str, seed: int = 0
+    paper: str, preset: str, backbone: str | None, dataset: str, root, device: str, seed: int = 0
 ):
     """The chapter's recipe, videos and pretext network for these parameters, built as the
     chapter builds them (its printing swallowed): (chapter, model)."""
@@ -305,17 +280,15 @@ def pretext_setup(
     import io
 
     from .chapter import Chapter
-    from .models.encoders import ENCODERS, ENCODERS_2D
+    from .settings import RunParameters
 
-    module = task_module(paper)
+    params = RunParameters(
+        dataset=dataset, data_root=None if root is None else str(root), backbone=backbone,
+        preset=preset, device=device, seed=seed,
+    )  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):
-        chapter = Chapter.open(
-            f"bench-{paper}", paper, module.PRESETS, ENCODERS if paper == "vcop" else ENCODERS_2D,
-            dataset=dataset, data_root=None if root is None else str(root), split=1,
-            backbone=backbone, preset=preset, device=device, seed=seed, epochs=None,
-            batch_size=None, num_workers=None, label_fraction=0.1,
-        )  # fmt: skip
-        model, _ = chapter.model(module.build_model)
+        chapter = Chapter.open(paper, params)
+        model, _ = chapter.model()
     return chapter, model
 
 
@@ -458,7 +431,6 @@ def bench_train(
         raise ValueError(f"need steps >= 1 and warmup >= 0 (got {steps} and {warmup})")
     dev = resolve_device(device)
     dataset = dataset or ("ucf101" if root is not None else "builtin")
-    backbone = backbone or default_backbone(paper, preset)
     chapter, model = pretext_setup(paper, preset, backbone, dataset, root, str(dev), seed)
     recipe, batch = chapter.recipe, chapter.recipe.pretext.batch_size
     videos = chapter.videos.fit
@@ -499,7 +471,7 @@ def bench_train(
     return {
         "paper": paper,
         "preset": preset,
-        "backbone": backbone,
+        "backbone": chapter.backbone,
         "device": str(dev),
         "dataset": dataset,
         "train_videos": len(data) // copies,  # long enough for a sample

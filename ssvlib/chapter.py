@@ -7,7 +7,7 @@ its random initialisation with the shared protocol (linear probe, retrieval, fin
 labels and with a fraction) and shows the comparison; `Chapter.save` writes the results file.
 What lies between (the sampler, the head, the pictures) is the chapter's own::
 
-    chapter = Chapter.open("04_vcop", "vcop", vcop.PRESETS, ENCODERS, dataset=dataset, ...)
+    chapter = Chapter.open("vcop", RunParameters.from_cell(globals()))
     ...  # the paper's sampler, model and pretext training
     frozen, tuned, metrics = chapter.compare(model.encoder.net, initial, "VCOP")
     chapter.save(history, metrics, results_dir)
@@ -16,57 +16,68 @@ What lies between (the sampler, the head, the pictures) is the chapter's own::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
-from . import ablation, config, plots, reported, results
-from .data.video import VideoError, video_info
+from . import ablation, config, plots, results
+from .data.decode import VideoError, video_info
 from .data.videos import ROOT_HELP, Videos, open_videos
 from .evaluate import compare_starts, label_fractions
 from .models.encoders import ENCODERS_2D, ENCODERS_3D, count_parameters
+from .papers import Paper, get_paper
 from .pretrain import pretext_accuracy
 from .recipe import Recipe, select
+from .settings import RunParameters, check_choice
 
 
-def check_run(
-    recipe: Recipe,
-    backbones: tuple[str, ...],
-    *,
-    backbone: str,
-    seed: int,
-    num_workers: int | None,
-    dataset: str,
-    data_root: str | None,
-    downstream: str,
-    downstream_root: str | None,
-) -> None:
-    """Refuse a run's parameters that cannot work, before anything is opened or trained."""
+def check_run(recipe: Recipe, backbones: tuple[str, ...], params: RunParameters) -> str:
+    """Refuse a run's parameters that cannot work, before anything is opened or trained.
+    Returns the backbone: `params.backbone`, checked against the recipe's element."""
     clips = recipe.task.element.layout == "clip"  # a 3D CNN's input; every other layout: 2D
     fits = [name for name in backbones if name in (ENCODERS_3D if clips else ENCODERS_2D)]
-    config.check_choice("backbone", backbone, fits)
-    for name, value in (("seed", seed), ("num_workers", num_workers)):
+    check_choice("backbone", params.backbone, fits)
+    for name in ("seed", "num_workers"):
+        value = getattr(params, name)
         if value is None and name == "num_workers":
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name}={value!r} must be a whole number >= 0")
+    downstream = params.downstream or params.dataset
     for name, root, data in (
-        ("data_root", data_root, dataset), ("downstream_root", downstream_root, downstream)
-    ):  # fmt: skip
+        ("data_root", params.data_root, params.dataset),
+        ("downstream_root", params.downstream_root, downstream),
+    ):
         if root is not None and data == "builtin":
             which = "dataset" if name == "data_root" else "downstream"
             raise ValueError(
                 f"{name}={root!r} is given but {which} is 'builtin', which ignores it: pass "
                 f"-p {which} ucf101 (or hmdb51) to use that folder, or leave {name} out"
             )
-    if downstream != dataset and downstream != "builtin" and downstream_root is None:
+    if downstream not in (params.dataset, "builtin") and params.downstream_root is None:
         raise ValueError(
             f"downstream={downstream!r} needs downstream_root: {ROOT_HELP[downstream]}"
         )
+    return params.backbone
+
+
+def open_run_videos(params: RunParameters) -> tuple[Videos, Videos]:
+    """The videos a run pretrains on and those it is evaluated on (the same object unless
+    `downstream` names others), readable ones only; in smoke mode every 8th."""
+    videos = open_videos(params.dataset, params.data_root, params.split)
+    eval_videos = videos
+    downstream = params.downstream or params.dataset
+    if downstream != params.dataset or params.downstream_root not in (None, params.data_root):
+        eval_videos = open_videos(downstream, params.downstream_root, params.split)
+    same = eval_videos is videos
+    if config.is_smoke():  # a few videos, so that every cell runs in seconds
+        videos, eval_videos = videos.every(8), eval_videos.every(8)
+    videos = readable(videos, params.strict)
+    return videos, videos if same else readable(eval_videos, params.strict)
 
 
 def readable(videos: Videos, strict: bool) -> Videos:
@@ -95,8 +106,7 @@ def _names(rels: list[str], shown: int = 5) -> str:
 class Chapter:
     """One run of a paper chapter: its recipe, videos, device and parameters, and when it began."""
 
-    notebook: str
-    paper: str
+    paper: Paper
     recipe: Recipe
     videos: Videos  # pretext training
     eval_videos: Videos  # evaluation: `videos`, or the downstream dataset's
@@ -111,65 +121,36 @@ class Chapter:
     pretext_on_test: dict = field(default_factory=dict)  # `pretext_test`, for the results file
 
     @classmethod
-    def open(
-        cls,
-        notebook: str,
-        paper: str,
-        presets: dict[str, Recipe],
-        backbones: tuple[str, ...],
-        *,
-        dataset: str,
-        data_root: str | None,
-        split: int,
-        backbone: str,
-        preset: str,
-        device: str,
-        seed: int,
-        epochs: int | None,
-        batch_size: int | None,
-        num_workers: int | None,
-        label_fraction: float,
-        downstream: str | None = None,
-        downstream_root: str | None = None,
-        strict: bool = False,
-    ) -> Chapter:
-        """Check the parameters cell's values, pick the preset and open the videos.
+    def open(cls, paper: str, params: RunParameters) -> Chapter:
+        """Check the run's parameters (a notebook's: ``RunParameters.from_cell(globals())``),
+        pick the paper's preset and open the videos.
 
         Bad values fail here, before any training, with the valid choices in the message. In
         smoke mode (SSV_SMOKE=1) every 8th video is kept, so that every cell runs in seconds.
         `strict` makes an unreadable video stop the run instead of being skipped (SSV_STRICT=1).
         """
         started = time.perf_counter()
-        evaluated_on = downstream or dataset
-        recipe = select(presets, preset, dataset=evaluated_on, epochs=epochs, batch_size=batch_size)
-        check_run(recipe, backbones, backbone=backbone, seed=seed, num_workers=num_workers,
-                  dataset=dataset, data_root=data_root, downstream=evaluated_on,
-                  downstream_root=downstream_root)  # fmt: skip
-        fractions = label_fractions(label_fraction)
-        dev = config.resolve_device(device)
-        if strict:
+        entry = get_paper(paper)
+        evaluated_on = params.downstream or params.dataset
+        recipe = select(
+            entry.presets, params.preset, dataset=evaluated_on, epochs=params.epochs,
+            batch_size=params.batch_size,
+        )  # fmt: skip
+        if params.backbone is None:
+            params = dataclasses.replace(params, backbone=entry.default_backbone(params.preset))
+        check_run(recipe, entry.backbones, params)
+        fractions = label_fractions(params.label_fraction)
+        device = config.resolve_device(params.device)
+        if params.strict:
             os.environ["SSV_STRICT"] = "1"  # loader processes read it too
-        videos = open_videos(dataset, data_root, split)
-        eval_videos = videos
-        if evaluated_on != dataset or downstream_root not in (None, data_root):
-            eval_videos = open_videos(evaluated_on, downstream_root, split)
-        if config.is_smoke():  # a few videos, so that every cell runs in seconds
-            same = eval_videos is videos
-            videos = videos.every(8)
-            eval_videos = videos if same else eval_videos.every(8)
-        same = eval_videos is videos
-        videos = readable(videos, strict)
-        eval_videos = videos if same else readable(eval_videos, strict)
-        parameters = dict(
-            dataset=dataset, data_root=data_root, split=split, backbone=backbone, preset=preset,
-            device=device, seed=seed, num_workers=num_workers, label_fraction=label_fraction,
-            downstream=evaluated_on, downstream_root=downstream_root, strict=strict,
-        )  # fmt: skip
+        videos, eval_videos = open_run_videos(params)
+        recorded = {**dataclasses.asdict(params), "downstream": evaluated_on}
         chapter = cls(
-            notebook, paper, recipe, videos, eval_videos, backbone, dev, seed, num_workers,
-            fractions, parameters, started,
+            entry, recipe, videos, eval_videos, params.backbone, device, params.seed,
+            params.num_workers, fractions, recorded, started,
         )  # fmt: skip
-        print(f"device {dev}; preset {preset}{' (smoke)' if config.is_smoke() else ''}")
+        smoke = " (smoke)" if config.is_smoke() else ""
+        print(f"device {device}; preset {params.preset}{smoke}")
         if eval_videos is not videos:
             print(f"evaluated on {eval_videos.describe()}")
         short = chapter.too_short
@@ -200,16 +181,16 @@ class Chapter:
         self.parameters.update(parameters)
         return recipe
 
-    def model(self, build_model: Callable[[nn.Module, Recipe], nn.Module]):
-        """The paper's pretext network on a fresh encoder seeded by the chapter's seed, and a
-        copy of the encoder's initial weights (the random-init baseline starts from them).
+    def model(self):
+        """The paper's pretext network (`Paper.build_model`) on a fresh encoder seeded by the
+        chapter's seed, and a copy of the encoder's initial weights (the random-init baseline starts from them).
 
         Prints the sizes and the head. Returns (model, initial encoder).
         """
         config.seed_everything(self.seed)
         net = self.recipe.new_encoder(self.backbone)
         initial = copy.deepcopy(net)
-        model = build_model(net, self.recipe)
+        model = self.paper.build_model(net, self.recipe)
         channels = self.recipe.task.element.channels
         inputs = "" if channels == 3 else f" on {channels} input channels"
         print(
@@ -221,7 +202,6 @@ class Chapter:
 
     def ablate(
         self,
-        build_model: Callable[[nn.Module, Recipe], nn.Module],
         variants: dict[str, Recipe],
         seeds: tuple[int, ...],
         title: str,
@@ -238,7 +218,7 @@ class Chapter:
         if not seeds:
             return None
         rows = ablation.run_ablation(
-            build_model, variants, self.videos, self.backbone, seeds,
+            self.paper.build_model, variants, self.videos, self.backbone, seeds,
             device=self.device, num_workers=self.num_workers, baselines=baselines,
         )  # fmt: skip
         print(ablation.format_ablation(rows))
@@ -246,7 +226,7 @@ class Chapter:
         return rows
 
     def compare(
-        self, pretrained: nn.Module, initial: nn.Module, name: str
+        self, pretrained: nn.Module, initial: nn.Module, name: str | None = None
     ) -> tuple[dict, dict, dict]:
         """The pretrained net against `initial` (its weights before pretext training), evaluated
         with the shared protocol; prints the table and draws the bars. Returns (frozen, tuned,
@@ -263,7 +243,7 @@ class Chapter:
         chance = 1 / self.eval_videos.num_classes
         print(f"evaluated on {self.eval_videos.dataset} split {self.eval_videos.split}")
         print(results.format_comparison(rows, chance, supervised, paper=name))
-        paper_line = reported.reported_line(self.paper, self.eval_videos.dataset)
+        paper_line = self.paper.reported_line(self.eval_videos.dataset)
         if paper_line:
             print(paper_line)
         plots.compare_inits(rows, chance, supervised, names=(f"{name}-pretrained", "random init"))
@@ -323,8 +303,8 @@ class Chapter:
             "smoke": config.is_smoke(),
         }
         record = results.make_record(
-            notebook=self.notebook,
-            paper=self.paper,
+            notebook=self.paper.notebook,
+            paper=self.paper.key,
             videos=self.videos,
             eval_videos=self.eval_videos,
             backbone=self.backbone,

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from .papers import PAPERS
+
 ROOT_HELP = (
     "data root: UCF-101/ and ucfTrainTestlist/ (UCF-101), or videos/ and "
     "testTrainMulti_7030_splits/ (HMDB-51)"
@@ -50,12 +52,10 @@ def _check(args: argparse.Namespace) -> int:
 
 def min_frames() -> dict[str, int]:
     """{"<paper> (<preset>)": frames one pretext sample needs} for every paper's presets."""
-    from .bench import PAPERS, paper_presets
-
     return {
-        f"{paper} ({name})": recipe.task.min_frames
-        for paper in PAPERS
-        for name, recipe in paper_presets(paper).items()
+        f"{key} ({name})": recipe.task.min_frames
+        for key, paper in PAPERS.items()
+        for name, recipe in paper.presets.items()
     }
 
 
@@ -100,7 +100,7 @@ def _cache(args: argparse.Namespace) -> int:
 
 def _bench_loader(args: argparse.Namespace) -> int:
     """ssv bench loader ROOT: one JSON line per paper, the dataset against decoding alone."""
-    from .bench import PAPERS, bench_loader
+    from .bench import bench_loader
 
     for paper in PAPERS if args.paper == "all" else (args.paper,):
         result = bench_loader(
@@ -113,7 +113,7 @@ def _bench_loader(args: argparse.Namespace) -> int:
 
 def _bench_train(args: argparse.Namespace) -> int:
     """ssv bench train: one JSON line per paper, its pretext training taken apart."""
-    from .bench import PAPERS, bench_train
+    from .bench import bench_train
 
     for paper in PAPERS if args.paper == "all" else (args.paper,):
         result = bench_train(
@@ -122,6 +122,71 @@ def _bench_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(json.dumps(result), flush=True)
     return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    """ssv pretrain --paper P: a paper's pretext training, on one process or several under
+    torchrun (``torchrun --nproc_per_node N -m ssvlib.cli pretrain ...``).
+
+    It opens the videos and builds the model as the paper's chapter does with the same
+    parameters, so the run lands in the folder the chapter's `pretrain` call looks in: run the
+    notebook afterwards and it loads the finished run and goes on to evaluate. Under torchrun,
+    --batch-size is the global batch, shared among the processes.
+    """
+    import contextlib
+    import io
+
+    from . import distributed
+    from .chapter import Chapter
+    from .pretrain import pretrain
+    from .settings import RunParameters
+
+    device = distributed.start()
+    values = {name: getattr(args, name) for name in RUN_FLAGS}
+    params = RunParameters(**{**values, "device": str(device)})
+    main = distributed.is_main()
+    quiet = contextlib.nullcontext() if main else contextlib.redirect_stdout(io.StringIO())
+    try:
+        with quiet:
+            try:
+                chapter = Chapter.open(args.paper, params)
+            except ValueError as err:  # a parameter that cannot work: one line, exit 2
+                args.parser.error(str(err))
+            model, _ = chapter.model()
+            recipe, videos = chapter.recipe, chapter.videos
+            history = pretrain(
+                model, recipe.task, videos.fit, videos.val, recipe.view, recipe.pretext,
+                motion=recipe.motion, max_steps_per_epoch=args.max_steps_per_epoch,
+                **chapter.run,
+            )  # fmt: skip
+        if main:
+            print(json.dumps({"paper": args.paper, "processes": distributed.world_size(),
+                              "best": history.best, "epochs": len(history.epochs)}))  # fmt: skip
+    finally:
+        distributed.stop()
+    return 0
+
+
+RUN_FLAGS = ("dataset", "data_root", "split", "backbone", "preset", "seed", "epochs", "batch_size",
+             "num_workers")  # fmt: skip  # the RunParameters that pretext training reads
+
+
+def add_run_flags(command: argparse.ArgumentParser) -> None:
+    """--dataset, --data-root, ...: the `RunParameters` of pretext training, with their help."""
+    import dataclasses
+    import typing
+
+    from .settings import RunParameters
+
+    hints = typing.get_type_hints(RunParameters)
+    for spec in dataclasses.fields(RunParameters):
+        if spec.name in RUN_FLAGS:
+            kind = next(t for t in typing.get_args(hints[spec.name]) or (hints[spec.name],)
+                        if t is not type(None))  # fmt: skip
+            command.add_argument(
+                "--" + spec.name.replace("_", "-"), type=kind, default=spec.default,
+                help=f"{spec.metadata['help']} (default: {spec.default})",
+            )  # fmt: skip
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -198,6 +263,14 @@ def parser() -> argparse.ArgumentParser:
     cache.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     cache.set_defaults(run=_cache)
 
+    pretext = groups.add_parser(
+        "pretrain", help="a paper's pretext training, as its chapter runs it (torchrun: several)"
+    )
+    pretext.add_argument("--paper", required=True, choices=tuple(PAPERS))
+    add_run_flags(pretext)
+    pretext.add_argument("--max-steps-per-epoch", type=int, default=None)
+    pretext.set_defaults(run=_pretrain, parser=pretext)
+
     sweep = groups.add_parser("sweep", help="run notebooks over a grid of parameters (papermill)")
     sweep.add_argument("file", help="a sweep file (YAML), e.g. sweeps/comparison.yml")
     sweep.add_argument("--out", default=None, help="output folder (default: the file's `out`)")
@@ -240,9 +313,7 @@ def parser() -> argparse.ArgumentParser:
         "loader", help="a paper's dataset against decoding its frames alone, per core"
     )
     loader.add_argument("root", help=ROOT_HELP)
-    loader.add_argument(
-        "--paper", default="all", choices=("all", "shuffle_learn", "opn", "o3n", "vcop")
-    )
+    loader.add_argument("--paper", default="all", choices=("all", *PAPERS))
     loader.add_argument("--preset", default="paper", choices=("cpu", "paper"))
     loader.add_argument("--dataset", default="ucf101", choices=("ucf101", "hmdb51", "builtin"))
     loader.add_argument("--cache", default=None, help="a copy made by `ssv data cache`, compared")
@@ -252,9 +323,7 @@ def parser() -> argparse.ArgumentParser:
     train = bench.add_parser(
         "train", help="a paper's pretext training: model step, loader, fit, peak memory"
     )
-    train.add_argument(
-        "--paper", default="all", choices=("all", "shuffle_learn", "opn", "o3n", "vcop")
-    )
+    train.add_argument("--paper", default="all", choices=("all", *PAPERS))
     train.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
     train.add_argument("--backbone", default=None, help="default: the chapter's for the preset")
     train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .reported import REPORTED
+from .papers import PAPERS
 
 MEASURES = {  # name in the book: column of `results.results_table`
     "linear probe": "linear_probe_acc",
@@ -20,7 +20,6 @@ MEASURES = {  # name in the book: column of `results.results_table`
     "fine-tune, 100% labels": "finetune_video_acc@1.0",
     "fine-tune, 10% labels": "finetune_video_acc@0.1",
 }
-NAMES = {"shuffle_learn": "Shuffle and Learn", "opn": "OPN", "o3n": "O3N", "vcop": "VCOP"}
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,13 @@ def summarize(records: list[dict]) -> list[dict]:
 
     rows = results_table(latest_per_seed(records))
     summary = []
-    for paper in [p for p in NAMES if any(r["paper"] == p for r in rows)]:
+    for paper in [p for p in PAPERS if any(r["paper"] == p for r in rows)]:
         pre = {r["seed"]: r for r in rows if r["paper"] == paper and r["init"] == "pretrained"}
         rnd = {r["seed"]: r for r in rows if r["paper"] == paper and r["init"] == "random_init"}
         seeds = sorted(set(pre) & set(rnd))
         entry = {
             "paper": paper,
-            "name": NAMES[paper],
+            "name": PAPERS[paper].title,
             "seeds": seeds,
             "pretext_acc": Spread(tuple(pre[s]["pretext_val_acc"] for s in seeds)),
             "pretext_x_chance": Spread(
@@ -126,14 +125,17 @@ def format_reported() -> str:
         "| paper | network | UCF-101 | HMDB-51 | random init (UCF-101 / HMDB-51) | note |",
         "|---|---|---|---|---|---|",
     ]
-    for entry in REPORTED.values():
+    for paper in PAPERS.values():
+        entry = paper.reported
+        if entry is None:
+            continue
         random = (
             f"{entry.ucf101_random} / {entry.hmdb51_random}"
             if entry.ucf101_random is not None
             else "not reported"
         )
         lines.append(
-            f"| {entry.paper} | {entry.network} | {entry.ucf101} | {entry.hmdb51} | {random} | "
+            f"| {paper.title} | {entry.network} | {entry.ucf101} | {entry.hmdb51} | {random} | "
             f"{entry.note} |"
         )
     return "\n".join(lines)
@@ -161,7 +163,7 @@ REAL_STEPS = REAL.with_name("real_steps")  # the same clips, as many steps as th
 
 
 def real_footage_table(
-    papers: tuple[str, ...] = tuple(NAMES),
+    papers: tuple[str, ...] = tuple(PAPERS),
     folder: str | Path | None = None,
     builtin: str | Path | None = None,
 ) -> str:
@@ -189,7 +191,7 @@ def real_footage_table(
         chance = next(iter(runs.values()))["chance"]
         cells = [f"{100 * runs[s]['test_acc']:.1f}" if s in runs else "" for s in seeds]
         lines.append(
-            f"| {NAMES[paper]} | {100 * chance:.1f} | " + " | ".join(cells)
+            f"| {PAPERS[paper].title} | {100 * chance:.1f} | " + " | ".join(cells)
             + f" | {_times_chance(runs, 'test_acc')} | {_times_chance(runs, 'val_acc', False)}"
             + f" | {_times_chance(made.get(paper, {}), 'val_acc')} |"
         )  # fmt: skip

@@ -65,15 +65,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def check_choice(name: str, value, valid) -> None:
-    """Raise a ValueError that lists the valid values when `value` is not among them."""
-    valid = tuple(valid)
-    if value not in valid:
-        raise ValueError(
-            f"{name}={value!r} is not valid; choose one of: {', '.join(map(repr, valid))}"
-        )
-
-
 def repo_root() -> Path | None:
     """The checkout this ssvlib was installed from (editable install), or None."""
     root = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Several processes, one run: what `fit` needs to train under torchrun.
 
-``torchrun --nproc_per_node N -m ssvlib.pretrain ...`` starts N processes with RANK, WORLD_SIZE
+``torchrun --nproc_per_node N -m ssvlib.cli pretrain ...`` starts N processes with RANK, WORLD_SIZE
 and LOCAL_RANK in their environment. `start()` joins them into one process group (NCCL between
 GPUs, gloo on CPUs) and gives each its device. From there the rest of ssvlib asks `rank()` and
 `world_size()`: the training loader hands each process its share of every global batch

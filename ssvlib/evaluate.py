@@ -30,43 +30,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import videos_digest, weights_fingerprint
-from .config import check_choice, resolve_device, run_dir, seed_everything
-from .data.datasets import VideoDataset, View, subset_by_fraction
+from .config import resolve_device, run_dir, seed_everything
+from .data.datasets import VideoDataset, subset_by_fraction
 from .data.loader import make_loader
 from .data.videos import Videos
 from .models.tuple_model import ElementEncoder
-from .train import Optim, fit, make_optimizer, make_scheduler
-
-
-@dataclass(frozen=True)
-class Downstream:
-    """The evaluation recipe: fine-tuning budget and optimiser, clips per video, retrieval pool.
-
-    `epochs` is the most a fine-tuning run trains; the epoch kept is the one with the best
-    video-level accuracy (or, with ``monitor="val_loss"``, the lowest loss) on the held-out
-    training groups. `encoder_lr_scale` multiplies the
-    encoder's learning rate (the new layer gets `optim.lr`).
-    """
-
-    epochs: int
-    batch_size: int
-    optim: Optim
-    encoder_lr_scale: float = 1.0
-    dropout: float = 0.0
-    clips_per_video: int = 10
-    retrieval_pool: tuple[int, int, int] | None = None
-    monitor: str = "val_acc"  # how the epoch is chosen: best "val_acc" or lowest "val_loss"
-    hidden: int | None = None  # a hidden layer (Linear, ReLU) under the new classifier
-
-    def __post_init__(self) -> None:
-        """Reject settings that cannot run."""
-        if self.epochs < 1 or self.batch_size < 1 or self.clips_per_video < 1:
-            raise ValueError(
-                f"Downstream needs epochs, batch_size and clips_per_video >= 1, got {self}"
-            )
-        if self.encoder_lr_scale < 0:
-            raise ValueError(f"encoder_lr_scale={self.encoder_lr_scale} must be >= 0")
-        check_choice("monitor", self.monitor, ("val_acc", "val_loss"))
+from .settings import Downstream, View
+from .train import fit, make_optimizer, make_scheduler
 
 
 def _as_tensor(x, dtype: torch.dtype) -> torch.Tensor:

@@ -7,7 +7,7 @@ with its own timeout, each run even when one before it failed:
 1. `ssv bench train` for every paper's `paper` preset on the real clips: the model's step in
    bf16 and fp32, the loader with 8 workers, a short `fit`, peak GPU memory;
 2. the VCOP chapter through papermill in smoke mode with the paper's preset and `r3d`;
-3. `python -m ssvlib.pretrain` for VCOP under torchrun (one process), 2 short epochs;
+3. `ssv pretrain` for VCOP under torchrun (one process), 2 short epochs;
 4. a resume: the same script stopped once its first epoch is saved, then run again, which must
    continue from that epoch and finish;
 5. one summary: each step ok or failed, its seconds and numbers, also written as JSON (its path
@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bench import PAPERS, default_backbone
+from .papers import PAPERS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARES = {"bench": 0.15, "notebook": 0.4, "torchrun": 0.2, "resume": 0.3}
@@ -79,12 +79,12 @@ class Settings:
     @property
     def backbone(self) -> str:
         """VCOP's backbone for the preset: r3d for "paper"."""
-        return default_backbone("vcop", self.preset)
+        return PAPERS["vcop"].default_backbone(self.preset)
 
     def pretrain_args(self, epochs: int) -> list[str]:
-        """`python -m ssvlib.pretrain`'s arguments for VCOP on the real clips."""
+        """`ssv pretrain`'s arguments (as `python -m ssvlib.cli pretrain`) for VCOP on the real clips."""
         return [
-            "-m", "ssvlib.pretrain", "--paper", "vcop", "--preset", self.preset,
+            "-m", "ssvlib.cli", "pretrain", "--paper", "vcop", "--preset", self.preset,
             "--backbone", self.backbone, "--dataset", "ucf101", "--data-root", str(self.root),
             "--epochs", str(epochs), "--max-steps-per-epoch", str(self.max_steps),
             "--num-workers", str(self.workers),

@@ -250,7 +250,7 @@ def retrieval_examples(
     """`n` random query videos (middle frames) and their `k` nearest gallery videos by cosine,
     one row for each entry of `features` ({name: (query features, gallery features)}, such as
     the pretrained and the random-init encoder's), green where the class matches."""
-    from .data.video import read_frames, video_info
+    from .data.decode import read_frames, video_info
     from .evaluate import nearest_neighbours
 
     frames: dict[str, np.ndarray] = {}
@@ -326,7 +326,7 @@ def verification_tuples(
 def unit_patches(frames: np.ndarray, units: Sequence[Sequence], title: str = ""):
     """One row per unit: its strongest responses, each region outlined in twice its size.
 
-    `units` holds, per unit, `ssvlib.units.Patch`es; each panel's title is the region's motion
+    `units` holds, per unit, `ssvlib.unit_patches.Patch`es; each panel's title is the region's motion
     score (its frame-to-frame change over the frame's average).
     """
     rows, cols = len(units), max(len(u) for u in units)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,29 +20,10 @@ from torch import nn
 
 from .checkpoint import videos_digest, weights_fingerprint
 from .config import resolve_device, run_dir, seed_everything
-from .data.datasets import TupleDataset, View
+from .data.datasets import TupleDataset
 from .data.loader import make_loader
-from .tasks.task import Task
-from .train import History, Optim, fit, make_optimizer, make_scheduler
-
-
-@dataclass(frozen=True)
-class Pretext:
-    """How long and how a pretext task is trained.
-
-    `balance_classes` weights the cross-entropy by the inverse of each class's frequency among
-    the task's samples, so that every class counts the same (for tasks whose classes are not
-    equally likely, such as Shuffle and Learn with 75% negatives). `val_samples_per_video`
-    draws that many fixed samples from each validation video: a two-class task needs a few
-    hundred validation samples before one epoch's accuracy can be told from the next.
-    """
-
-    epochs: int
-    batch_size: int
-    optim: Optim
-    balance_classes: bool = False
-    val_samples_per_video: int = 1  # fixed validation samples drawn from each held-out video
-    monitor: str = "val_loss"  # the epoch kept: lowest "val_loss" or best "val_acc"
+from .settings import Pretext, Task, View
+from .train import History, fit, make_optimizer, make_scheduler
 
 
 def label_frequencies(task: Task, draws: int = 4000, seed: int = 0) -> np.ndarray:
@@ -199,73 +179,3 @@ def pretrain(
         progress=progress,
         desc=f"{task.name} pretext",
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Pretext training of one paper as a script, on one process or several under torchrun.
-
-    It opens the videos and builds the model as the paper's chapter does with the same
-    parameters, so the run lands in the folder the chapter's `pretrain` call looks in: run the
-    notebook afterwards and it loads the finished run and goes on to evaluate. Under torchrun,
-    --batch-size is the global batch, shared among the processes.
-    """
-    import argparse
-    import contextlib
-    import importlib
-    import io
-    import json
-
-    from . import distributed
-    from .chapter import Chapter
-    from .models.encoders import ENCODERS
-
-    parser = argparse.ArgumentParser(prog="python -m ssvlib.pretrain", description=main.__doc__)
-    parser.add_argument("--paper", required=True, choices=("shuffle_learn", "opn", "o3n", "vcop"))
-    parser.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
-    parser.add_argument("--dataset", default="builtin", choices=("builtin", "ucf101", "hmdb51"))
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
-    parser.add_argument("--backbone", default=None, help="default: the chapter's")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
-    parser.add_argument("--batch-size", type=int, default=None, help="global; default: preset's")
-    parser.add_argument("--num-workers", type=int, default=None)
-    parser.add_argument("--max-steps-per-epoch", type=int, default=None)
-    args = parser.parse_args(argv)
-    device = distributed.start()
-    module = importlib.import_module(f"ssvlib.tasks.{args.paper}")
-    backbone = args.backbone or ("small3d" if args.paper == "vcop" else "small2d")
-    quiet = (
-        contextlib.nullcontext()
-        if distributed.is_main()
-        else contextlib.redirect_stdout(io.StringIO())
-    )
-    try:
-        with quiet:
-            try:
-                chapter = Chapter.open(
-                    f"pretrain-{args.paper}", args.paper, module.PRESETS, ENCODERS,
-                    dataset=args.dataset, data_root=args.data_root, split=args.split,
-                    backbone=backbone, preset=args.preset, device=str(device), seed=args.seed,
-                    epochs=args.epochs, batch_size=args.batch_size,
-                    num_workers=args.num_workers, label_fraction=0.1,
-                )  # fmt: skip
-            except ValueError as err:  # a parameter that cannot work: one line, exit 2
-                parser.error(str(err))
-            model, _ = chapter.model(module.build_model)
-            recipe, videos = chapter.recipe, chapter.videos
-            history = pretrain(
-                model, recipe.task, videos.fit, videos.val, recipe.view, recipe.pretext,
-                motion=recipe.motion, max_steps_per_epoch=args.max_steps_per_epoch,
-                **chapter.run,
-            )  # fmt: skip
-        if distributed.is_main():
-            print(json.dumps({"paper": args.paper, "processes": distributed.world_size(),
-                              "best": history.best, "epochs": len(history.epochs)}))  # fmt: skip
-    finally:
-        distributed.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

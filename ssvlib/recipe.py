@@ -1,10 +1,10 @@
 """A paper's recipe as one value: its task, the view of the frames, its head, and both budgets.
 
-Each task module holds ``PRESETS = {"cpu": Recipe(...), "paper": Recipe(...)}``: "cpu" runs in
-minutes on a laptop with the built-in dataset, "paper" follows the paper's sizes and schedule.
-A chapter picks one by name and overrides what its parameters cell says::
+Each paper module (`ssvlib.papers`) holds ``PRESETS = {"cpu": Recipe(...), "paper": Recipe(...)}``:
+"cpu" runs in minutes on a laptop with the built-in dataset, "paper" follows the paper's sizes
+and schedule. `Chapter.open` picks one by name and overrides what the parameters cell says::
 
-    recipe = select(vcop.PRESETS, preset, dataset=dataset, epochs=epochs, batch_size=batch_size)
+    recipe = select(paper.presets, preset, dataset=dataset, epochs=epochs, batch_size=batch_size)
 """
 
 from __future__ import annotations
@@ -14,15 +14,11 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from .config import check_choice, is_smoke
-from .data.datasets import View
+from .config import is_smoke
 from .data.videos import DATASETS
-from .evaluate import Downstream
 from .models.encoders import build_encoder
 from .models.tuple_model import ElementEncoder, TupleModel
-from .pretrain import Pretext
-from .tasks.task import Element, Task
-from .train import Optim
+from .settings import Downstream, Element, Optim, Pretext, Task, View, check_choice
 
 REAL_VIDEO = ("ucf101", "hmdb51")  # evaluated with the papers' own protocols
 

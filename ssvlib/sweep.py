@@ -262,7 +262,12 @@ def load_sweep(
 
 def _notebooks(file: Path, entries) -> dict[str, dict]:
     """`notebooks` as {name: its own fixed parameters}: each entry a name, or a mapping of one
-    name to the parameters only its runs take (they show in the runs' folder names)."""
+    name to the parameters only its runs take (they show in the runs' folder names). The entry
+    `papers` stands for every paper's chapter (`ssvlib.papers.PAPERS`), in the book's order."""
+    from .papers import PAPERS
+
+    if entries == "papers":
+        entries = [paper.notebook for paper in PAPERS.values()]
     if not isinstance(entries, list) or not entries:
         raise SweepError(f"{file}: `notebooks` lists none; name them as in notebooks/")
     found = {}

@@ -57,45 +57,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoint, distributed
-from .config import check_choice, resolve_device
+from .config import resolve_device
 from .data.loader import Batch
-
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "step", "none")
-MONITORS = ("val_loss", "val_acc")
-TIMING_KEYS = ("samples_per_s", "seconds")  # history entries that differ between identical runs
-
+from .settings import MONITORS, Optim, check_choice
 
 # --------------------------------------------------------------------------- optimiser, schedule
-
-
-@dataclass(frozen=True)
-class Optim:
-    """An optimiser and its learning-rate schedule, as one value.
-
-    schedule "cosine" decays to 0 over the run after `warmup_epochs` of linear warm-up; "step"
-    multiplies by `gamma` at each epoch in `milestones`; "none" keeps the rate constant.
-    """
-
-    name: str = "sgd"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "none"
-    warmup_epochs: float = 0.0
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
-
-    def __post_init__(self) -> None:
-        """Reject unknown names and impossible values at once, not hours into a run."""
-        check_choice("optimizer", self.name, OPTIMIZERS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        if not self.lr > 0:
-            raise ValueError(
-                f"lr={self.lr!r} must be a positive number (the papers use 1e-3 to 1e-2)"
-            )
-        if self.warmup_epochs < 0:
-            raise ValueError(f"warmup_epochs={self.warmup_epochs!r} must be >= 0")
 
 
 def make_optimizer(params: Iterable, optim: Optim) -> torch.optim.Optimizer:

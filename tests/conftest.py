@@ -100,7 +100,7 @@ def train_one_step(model, x, labels, optim) -> None:
 @pytest.fixture(scope="module")
 def ucf_sized_video(tmp_path_factory):
     """A 70-frame 320x240 video, UCF-101's size, with a moving bright square."""
-    from ssvlib.data.ucf101 import VideoRecord
+    from ssvlib.data.index import VideoRecord
 
     frames = np.full((70, 240, 320, 3), 40, np.uint8)
     for t in range(70):

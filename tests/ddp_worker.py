@@ -21,7 +21,8 @@ from torch.utils.data import Dataset
 from ssvlib import distributed
 from ssvlib.config import seed_everything
 from ssvlib.data.loader import make_loader
-from ssvlib.train import Optim, fit, make_optimizer, make_scheduler
+from ssvlib.settings import Optim
+from ssvlib.train import fit, make_optimizer, make_scheduler
 
 GLOBAL_BATCH = 8
 

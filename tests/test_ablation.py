@@ -52,7 +52,7 @@ def test_bad_seeds_are_refused_with_an_example(value):
 
 def test_each_baseline_and_variant_gets_an_encoder_for_its_own_input(monkeypatch):
     import ssvlib.ablation as ablation
-    from ssvlib.tasks import o3n
+    from ssvlib.papers import o3n
 
     seen = []
 

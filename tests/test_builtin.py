@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ssvlib.data import builtin, ucf101
+from ssvlib.data.decode import read_all_frames
 from ssvlib.data.synthetic import CLASSES, Settings, render_video
-from ssvlib.data.video import read_all_frames
 
 TINY = dict(groups=4, clips_per_group=(1, 2), frames=(64, 66), height=32, width=40)
 

@@ -11,7 +11,7 @@ from conftest import write_video
 from ssvlib.cli import main
 from ssvlib.data import cache
 from ssvlib.data.cache import CacheError, make_cache, parse_size
-from ssvlib.data.video import read_all_frames, read_frames, video_info
+from ssvlib.data.decode import read_all_frames, read_frames, video_info
 from ssvlib.data.videos import open_videos
 
 SIZE = (24, 32)

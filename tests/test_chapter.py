@@ -10,10 +10,16 @@ from test_results import chapter_outputs
 
 import ssvlib.chapter as chapter_module
 from ssvlib.chapter import Chapter
-from ssvlib.models.encoders import ENCODERS_2D
+from ssvlib.papers import opn
 from ssvlib.results import collect_metrics, load_results
-from ssvlib.tasks import opn
+from ssvlib.settings import RunParameters
 from ssvlib.train import History
+
+
+def open_run(paper: str, **parameters) -> Chapter:
+    """`Chapter.open` with these values in the parameters cell."""
+    return Chapter.open(paper, RunParameters(**parameters))
+
 
 PARAMETERS = dict(
     dataset="builtin", data_root=None, split=1, backbone="small2d", preset="cpu",
@@ -43,16 +49,16 @@ def opened(monkeypatch):
 
 def test_bad_parameters_fail_before_the_videos_are_opened(opened):
     with pytest.raises(ValueError, match="backbone='r3d' is not valid; choose one of"):
-        Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **{**PARAMETERS, "backbone": "r3d"})
+        open_run("opn", **{**PARAMETERS, "backbone": "r3d"})
     with pytest.raises(ValueError, match="preset='big' is not valid"):
-        Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **{**PARAMETERS, "preset": "big"})
+        open_run("opn", **{**PARAMETERS, "preset": "big"})
     with pytest.raises(ValueError, match="epochs=0 must be a positive integer"):
-        Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **{**PARAMETERS, "epochs": 0})
+        open_run("opn", **{**PARAMETERS, "epochs": 0})
     assert opened == []
 
 
 def test_the_results_file_records_the_run_and_the_chapters_own_parameters(opened, tmp_path):
-    chapter = Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **{**PARAMETERS, "epochs": 7})
+    chapter = open_run("opn", **{**PARAMETERS, "epochs": 7})
     assert opened == [("builtin", None, 1)]
     assert chapter.recipe.pretext.epochs == 7 and chapter.run["seed"] == 3
     changed = opn.with_switches(chapter.recipe, channel_split=False)
@@ -72,11 +78,9 @@ def test_the_results_file_records_the_run_and_the_chapters_own_parameters(opened
 def test_the_model_and_its_random_init_start_from_the_same_seeded_weights(opened, capsys):
     import torch
 
-    from ssvlib.tasks import o3n
-
-    chapter = Chapter.open("03_o3n", "o3n", o3n.PRESETS, ENCODERS_2D, **PARAMETERS)
-    model, initial = chapter.model(o3n.build_model)
-    again, _ = chapter.model(o3n.build_model)
+    chapter = open_run("o3n", **PARAMETERS)
+    model, initial = chapter.model()
+    again, _ = chapter.model()
     weights = model.encoder.net.state_dict()
     assert initial is not model.encoder.net and initial.in_channels == 18
     for key, value in initial.state_dict().items():
@@ -84,12 +88,12 @@ def test_the_model_and_its_random_init_start_from_the_same_seeded_weights(opened
             value, again.encoder.net.state_dict()[key]
         )
     assert "small2d on 18 input channels" in capsys.readouterr().out
-    assert chapter.ablate(o3n.build_model, {}, (), "no seeds: nothing runs") is None
+    assert chapter.ablate({}, (), "no seeds: nothing runs") is None
 
 
 def test_pretext_on_one_dataset_evaluation_on_another(opened, tmp_path):
     hmdb = dict(downstream="hmdb51", downstream_root="/data/hmdb51")
-    chapter = Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS_2D, **PARAMETERS, **hmdb)
+    chapter = open_run("opn", **PARAMETERS, **hmdb)
     assert opened == [("builtin", None, 1), ("hmdb51", "/data/hmdb51", 1)]
     assert chapter.videos.dataset == "builtin" and chapter.eval_videos.dataset == "hmdb51"
     history = History(epochs=[{"epoch": 1, "train_acc": 0.3, "val_acc": 0.25}], best_epoch=1)
@@ -100,17 +104,15 @@ def test_pretext_on_one_dataset_evaluation_on_another(opened, tmp_path):
 
 
 def test_the_hmdb51_downstream_path_runs_on_the_real_clips(real_hmdb51, monkeypatch, capsys):
-    from ssvlib.tasks import vcop
 
     monkeypatch.setenv("SSV_SMOKE", "1")
     parameters = {**PARAMETERS, "backbone": "small3d", "seed": 0}
-    chapter = Chapter.open(
-        "04_vcop", "vcop", vcop.PRESETS, ("small3d",), **parameters,
+    chapter = open_run("vcop", **parameters,
         downstream="hmdb51", downstream_root=str(real_hmdb51),
     )  # fmt: skip
     videos = chapter.eval_videos
     assert videos.num_classes == 51 and len(videos.train) >= 3 and videos.test
-    _, initial = chapter.model(vcop.build_model)
+    _, initial = chapter.model()
     frozen, tuned, metrics = chapter.compare(initial, initial, "VCOP")
     assert set(metrics) == {"pretrained", "random_init"}
     assert len(frozen["pretrained"]["test"].labels) == len(videos.test)
@@ -130,21 +132,18 @@ def test_the_hmdb51_downstream_path_runs_on_the_real_clips(real_hmdb51, monkeypa
     ],
 )
 def test_parameters_that_cannot_work_stop_before_anything_opens(opened, change, message):
-    from ssvlib.models.encoders import ENCODERS
 
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        Chapter.open("02_opn", "opn", opn.PRESETS, ENCODERS, **{**PARAMETERS, **change})
+        open_run("opn", **{**PARAMETERS, **change})
     assert opened == []
 
 
 def test_a_clip_paper_refuses_a_frame_encoder(opened):
-    from ssvlib.models.encoders import ENCODERS
-    from ssvlib.tasks import vcop
 
     with pytest.raises(
         ValueError, match="backbone='small2d' is not valid; choose one of: 'small3d'"
     ):
-        Chapter.open("04_vcop", "vcop", vcop.PRESETS, ENCODERS, **PARAMETERS)
+        open_run("vcop", **PARAMETERS)
     assert opened == []
 
 
@@ -171,14 +170,12 @@ def tiny_ucf101(root, short: str, broken: str):
 
 
 def test_unreadable_and_too_short_videos_are_left_out_by_name(tmp_path, capsys, monkeypatch):
-    from ssvlib.models.encoders import ENCODERS_3D
-    from ssvlib.tasks import vcop
 
     monkeypatch.delenv("SSV_SMOKE", raising=False)
     short, broken = "Down/v_Down_g08_c01.avi", "Up/v_Up_g01_c01.avi"
     root = tiny_ucf101(tmp_path, short=short, broken=broken)
     parameters = {**PARAMETERS, "dataset": "ucf101", "data_root": str(root), "backbone": "small3d"}
-    chapter = Chapter.open("04_vcop", "vcop", vcop.PRESETS, ENCODERS_3D, **parameters)
+    chapter = open_run("vcop", **parameters)
     out = capsys.readouterr().out
     assert "1 of the present videos cannot be read and are left out" in out and broken in out
     assert "1 training videos are shorter than the 59 frames" in out and short in out
@@ -188,4 +185,4 @@ def test_unreadable_and_too_short_videos_are_left_out_by_name(tmp_path, capsys, 
     assert "cannot decode" in counts["unreadable"][broken]
     monkeypatch.setenv("SSV_STRICT", "")  # restored after the test: strict=True sets it
     with pytest.raises(Exception, match="v_Up_g01_c01.avi cannot be read"):
-        Chapter.open("04_vcop", "vcop", vcop.PRESETS, ENCODERS_3D, **parameters, strict=True)
+        open_run("vcop", **parameters, strict=True)

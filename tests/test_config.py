@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssvlib import config
+from ssvlib import config, settings
 
 
 def test_smoke_flag(monkeypatch):
@@ -54,4 +54,4 @@ def test_results_dir_never_mixes_smoke_and_real_runs(monkeypatch, tmp_path):
 
 def test_check_choice_lists_valid_values():
     with pytest.raises(ValueError, match="'builtin', 'ucf101'"):
-        config.check_choice("dataset", "kinetics", ("builtin", "ucf101"))
+        settings.check_choice("dataset", "kinetics", ("builtin", "ucf101"))

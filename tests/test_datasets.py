@@ -13,11 +13,10 @@ import pytest
 import torch
 from conftest import numbered_frames, write_video
 
-from ssvlib.data import video
+from ssvlib.data import decode
 from ssvlib.data.datasets import (
     TupleDataset,
     VideoDataset,
-    View,
     cut,
     decode_elements,
     eval_starts,
@@ -27,12 +26,13 @@ from ssvlib.data.datasets import (
     subset_by_fraction,
     window_boxes,
 )
+from ssvlib.data.index import VideoRecord, present
 from ssvlib.data.loader import make_loader
-from ssvlib.data.ucf101 import UCF101Error, VideoRecord, load_split, present
+from ssvlib.data.ucf101 import UCF101Error, load_split
 from ssvlib.data.videos import open_videos
+from ssvlib.settings import Element, View
 from ssvlib.tasks.o3n import O3N
 from ssvlib.tasks.permutations import order_to_class
-from ssvlib.tasks.task import Element
 from ssvlib.tasks.vcop import VCOP
 
 H, W = 24, 32
@@ -50,7 +50,7 @@ def fake_videos(monkeypatch):
     calls: list[list[int]] = []
 
     def info(path, backend="auto"):
-        return video.VideoInfo(int(Path(path).stem.split("_")[-1]), 25.0, H, W)
+        return decode.VideoInfo(int(Path(path).stem.split("_")[-1]), 25.0, H, W)
 
     def read(path, indices, backend="auto"):
         indices = [int(i) for i in indices]
@@ -59,8 +59,8 @@ def fake_videos(monkeypatch):
         calls.append(indices)
         return fake_frames(n)[indices]
 
-    monkeypatch.setattr(video, "video_info", info)
-    monkeypatch.setattr(video, "read_frames", read)
+    monkeypatch.setattr(decode, "video_info", info)
+    monkeypatch.setattr(decode, "read_frames", read)
     return calls
 
 
@@ -599,21 +599,22 @@ def three_videos_and_noise(tmp_path):
 def test_unreadable_videos_are_left_out_or_skipped_and_listed_by_fit(
     three_videos_and_noise, monkeypatch, capsys
 ):
-    from ssvlib.train import Optim, fit, make_optimizer
+    from ssvlib.settings import Optim
+    from ssvlib.train import fit, make_optimizer
 
     records = three_videos_and_noise
     with pytest.warns(UserWarning, match="1 unreadable videos left out"):
         data = VideoDataset(records, Element(4), View(None, 16), train=True, strict=False)
     assert data.unreadable == [str(records[3].path)] and len(data) == 3
-    real_read = video.read_frames
+    real_read = decode.read_frames
     broken = str(records[1].path)  # its header reads, its frames do not: found mid-run
 
     def read(path, indices, backend="auto"):
         if str(path) == broken:
-            raise video.VideoError(f"cannot decode {path}: corrupt")
+            raise decode.VideoError(f"cannot decode {path}: corrupt")
         return real_read(path, indices, backend)
 
-    monkeypatch.setattr(video, "read_frames", read)
+    monkeypatch.setattr(decode, "read_frames", read)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(2))
     loader = make_loader(data, 3, train=True, device="cpu", seed=0)
     model(data.sample(0)[0][None].float())  # materialise the lazy layer
@@ -631,14 +632,14 @@ def test_unreadable_videos_are_left_out_or_skipped_and_listed_by_fit(
     assert [r["skipped"] for r in history.epochs] == [[broken], [broken]]
     assert history.skipped == sorted([broken, str(records[3].path)])
     assert "2 unreadable videos were skipped" in capsys.readouterr().out
-    with pytest.raises(video.VideoError, match="cannot decode"):  # eval mode never hides one
+    with pytest.raises(decode.VideoError, match="cannot decode"):  # eval mode never hides one
         VideoDataset(records[:3], Element(4), View(None, 16), train=False, strict=False)[1]
 
 
 def test_strict_datasets_fail_on_the_first_unreadable_video(three_videos_and_noise, monkeypatch):
     records = three_videos_and_noise
-    with pytest.raises(video.VideoError, match=records[3].path.name):
+    with pytest.raises(decode.VideoError, match=records[3].path.name):
         VideoDataset(records, Element(4), View(None, 16), train=True, strict=True)
     monkeypatch.setenv("SSV_STRICT", "1")
-    with pytest.raises(video.VideoError, match=records[3].path.name):
+    with pytest.raises(decode.VideoError, match=records[3].path.name):
         TupleDataset(records, VCOP(clip_len=2, gap=1), View(None, 16))

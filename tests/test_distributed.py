@@ -93,7 +93,7 @@ def test_an_interrupted_distributed_run_resumes_where_it_stopped(tmp_path):
 
 @pytest.mark.slow
 def test_the_pretext_script_under_torchrun_writes_the_run_the_notebook_loads():
-    args = ["ssvlib.pretrain", "--paper", "vcop", "--epochs", "1", "--seed", "11",
+    args = ["ssvlib.cli", "pretrain", "--paper", "vcop", "--epochs", "1", "--seed", "11",
             "--max-steps-per-epoch", "2"]  # fmt: skip
     distributed = launch(*args, module=True)
     report = json.loads(distributed.stdout.strip().splitlines()[-1])

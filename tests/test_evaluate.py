@@ -13,11 +13,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ssvlib import evaluate as E
-from ssvlib.data.datasets import View
-from ssvlib.data.ucf101 import VideoRecord
+from ssvlib.data.index import VideoRecord
 from ssvlib.models.tuple_model import ElementEncoder
-from ssvlib.tasks.task import Element
-from ssvlib.train import Optim
+from ssvlib.settings import Element, Optim, View
 
 
 class TinyEncoder(nn.Module):

@@ -6,9 +6,9 @@ import pytest
 from conftest import real_hmdb51_root
 
 from ssvlib.data import hmdb51
+from ssvlib.data.decode import read_frames, video_info
 from ssvlib.data.hmdb51 import HMDB51Error, load_split, source_title
-from ssvlib.data.ucf101 import present
-from ssvlib.data.video import read_frames, video_info
+from ssvlib.data.index import present
 
 real_root = real_hmdb51_root
 

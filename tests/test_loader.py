@@ -20,7 +20,7 @@ REPRODUCTION = """
 import sys, torch
 from pathlib import Path
 from ssvlib.data.loader import make_loader
-from ssvlib.data.video import read_frames
+from ssvlib.data.decode import read_frames
 clips = sorted(Path(sys.argv[1]).rglob("*.avi"))[:4]
 backend, how = sys.argv[2], sys.argv[3]
 
@@ -36,9 +36,10 @@ if __name__ == "__main__":
     if how == "plain":  # torch's own DataLoader: workers forked from this process
         loader = torch.utils.data.DataLoader(Clips(), batch_size=2, num_workers=2)
     else:
-        from ssvlib.data.datasets import VideoDataset, View
-        from ssvlib.data.ucf101 import VideoRecord
-        from ssvlib.tasks.task import Element
+        from ssvlib.data.datasets import VideoDataset
+        from ssvlib.settings import View
+        from ssvlib.data.index import VideoRecord
+        from ssvlib.settings import Element
         records = [VideoRecord(str(c), c, 0, "x", 1, 1) for c in clips]
         data = VideoDataset(records, Element(3), View(None, 112), train=True, backend=backend)
         loader = make_loader(data, 2, train=True, device="cpu", num_workers=2)
@@ -51,7 +52,7 @@ if __name__ == "__main__":
 
 def backends() -> list[str]:
     """The readers installed here."""
-    from ssvlib.data.video import has_decord
+    from ssvlib.data.decode import has_decord
 
     return ["pyav", "decord"] if has_decord() else ["pyav"]
 

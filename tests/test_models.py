@@ -18,7 +18,6 @@ from ssvlib.models.encoders import (
     conv2plus1d,
     conv3d_full,
     count_parameters,
-    describe_encoder,
     r21d_mid_channels,
 )
 from ssvlib.models.heads import (
@@ -28,7 +27,7 @@ from ssvlib.models.heads import (
     sum_of_differences,
 )
 from ssvlib.models.tuple_model import ElementEncoder, TupleModel
-from ssvlib.tasks.task import Element
+from ssvlib.settings import Element
 
 PAPER_ENCODERS = ("c3d", "r3d", "r21d")
 SMALL_CLIP = {  # the smallest quick input each encoder takes with more than one conv5 position
@@ -78,14 +77,6 @@ def test_features_are_the_global_average_of_the_conv5_map(name):
     assert fmap.dim() == x.dim() and fmap.shape[:2] == (2, model.feature_dim)
     assert fmap.shape[2:].numel() > 1  # more than one position: the average means something
     assert torch.allclose(feats, fmap.flatten(2).mean(2), atol=1e-5)
-
-
-def test_describe_encoder_reports_size_and_map():
-    model = build_encoder("small3d")
-    info = describe_encoder(model, clip_shape=(3, 8, 64, 64))
-    assert info["parameters"] == count_parameters(model)
-    assert info["feature_dim"] == 128 and info["feature_map"] == (128, 4, 4, 4)
-    assert model.training  # left in the mode it came in
 
 
 def test_small3d_takes_other_channel_counts_and_single_frames():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import write_video
 
+from ssvlib.data import decode
 from ssvlib.data import motion as M
-from ssvlib.data import video
 
 
 def textured_background(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -134,15 +134,15 @@ def test_high_motion_patch_rectangular_still_and_too_big():
 
 @pytest.fixture
 def counted_reader(monkeypatch):
-    """Count calls to ssvlib.data.video.read_all_frames; returns (calls, the real reader)."""
+    """Count calls to ssvlib.data.decode.read_all_frames; returns (calls, the real reader)."""
     calls = []
-    real = video.read_all_frames
+    real = decode.read_all_frames
 
     def reader(path, backend="auto"):
         calls.append(path)
         return real(path, backend=backend)
 
-    monkeypatch.setattr(video, "read_all_frames", reader)
+    monkeypatch.setattr(decode, "read_all_frames", reader)
     return calls, real
 
 

@@ -11,8 +11,8 @@ from ssvlib.data.datasets import TupleDataset
 from ssvlib.data.transforms import dynamic_image, prepare, rank_pool_weights
 from ssvlib.models.encoders import Small2D, build_encoder
 from ssvlib.models.heads import ConcatHead, SumOfDifferencesHead
-from ssvlib.tasks import o3n
-from ssvlib.tasks.o3n import O3N
+from ssvlib.papers import o3n
+from ssvlib.tasks.o3n import O3N, uneven_motion_guess
 
 
 def test_each_encoding_gives_the_encoder_its_own_input():
@@ -97,4 +97,4 @@ def test_the_uneven_motion_rule_finds_a_shuffled_element_of_a_steady_motion():
         frames[t, :, :, t : t + 10] = 255  # a wide bar moving right, a pixel a frame
     question = torch.stack([frames] * 4)
     question[2] = frames[[0, 3, 1, 5, 2, 4]]  # the odd one: same frames, shuffled
-    assert o3n.uneven_motion_guess(question) == 2
+    assert uneven_motion_guess(question) == 2

@@ -8,11 +8,12 @@ import torch
 from conftest import solver_values, train_one_step
 from torch import nn
 
-from ssvlib.data.datasets import TupleDataset, View
+from ssvlib.data.datasets import TupleDataset
 from ssvlib.models.encoders import Small2D, build_encoder
 from ssvlib.models.heads import ConcatHead, PairwiseHead
+from ssvlib.papers import opn
 from ssvlib.recipe import UCF101_SPLIT1_TRAIN
-from ssvlib.tasks import opn
+from ssvlib.settings import View
 
 # Lee et al., "Unsupervised Representation Learning by Sorting Sequences", ICCV 2017, and the
 # official code (github.com/HsinYingLee/OPN: prototxt/solver_opn.prototxt,

@@ -10,14 +10,14 @@ import torch
 from conftest import write_video
 
 from ssvlib.config import seed_everything
-from ssvlib.data.datasets import View
-from ssvlib.data.ucf101 import VideoRecord
+from ssvlib.data.index import VideoRecord
 from ssvlib.models.encoders import Small3D
-from ssvlib.pretrain import Pretext, pretext_predictions, pretrain, validation_data
-from ssvlib.tasks import vcop
-from ssvlib.train import Optim
+from ssvlib.papers import vcop
+from ssvlib.pretrain import pretext_predictions, pretrain, validation_data
+from ssvlib.settings import Optim, Pretext, View
+from ssvlib.tasks.vcop import VCOP
 
-TASK = vcop.VCOP(num_clips=3, clip_len=2, gap=1)  # an 8-frame window
+TASK = VCOP(num_clips=3, clip_len=2, gap=1)  # an 8-frame window
 VIEW = View(size=None, crop=16)
 SETUP = Pretext(epochs=2, batch_size=2, optim=Optim("adamw", lr=1e-3))
 
@@ -136,7 +136,7 @@ class VCOPNever:
     name, num_classes, min_frames = "never", 2, 1
 
     def sample(self, num_frames, rng, motion=None):
-        from ssvlib.tasks.task import Sample
+        from ssvlib.settings import Sample
 
         return Sample([[0]], 0)
 

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from ssvlib.models.encoders import Small2D, Small3D
+from ssvlib.papers import PAPERS, vcop
 from ssvlib.recipe import select
-from ssvlib.tasks import vcop
-from ssvlib.tasks.task import Element
+from ssvlib.settings import Element
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +82,7 @@ def test_the_encoder_of_a_recipe_pools_to_its_grid():
 
 
 def test_evaluation_videos_are_cut_without_the_tuple_only_steps():
-    from ssvlib.data.datasets import View
+    from ssvlib.settings import View
 
     opn_like = View(size=64, crop=48, patch=56, jitter=1, channel_split=True)
     recipe = dataclasses.replace(vcop.PRESETS["cpu"], view=opn_like)
@@ -92,32 +92,21 @@ def test_evaluation_videos_are_cut_without_the_tuple_only_steps():
     assert vcop.PRESETS["cpu"].evaluation_view == vcop.PRESETS["cpu"].view
 
 
-PAPER_BACKBONES = {  # (paper, preset): the backbone its chapter builds
-    ("shuffle_learn", "cpu"): "small2d",
-    ("shuffle_learn", "paper"): "caffenet",
-    ("opn", "cpu"): "small2d",
-    ("opn", "paper"): "caffenet",
-    ("o3n", "cpu"): "small2d",
-    ("o3n", "paper"): "caffenet",
-    ("vcop", "cpu"): "small3d",
-    ("vcop", "paper"): "r3d",
-}
+PAPER_PRESETS = [(key, preset) for key, paper in PAPERS.items() for preset in paper.presets]
 
 
 @pytest.mark.parametrize("dataset", ["builtin", "ucf101", "hmdb51"])
-@pytest.mark.parametrize(("paper", "preset"), list(PAPER_BACKBONES))
+@pytest.mark.parametrize(("paper", "preset"), PAPER_PRESETS)
 def test_every_recipe_pools_its_own_evaluation_features(paper, preset, dataset):
     """Each paper's evaluation encoder, fed what its evaluation videos give, yields retrieval
     features with the recipe's pool (Shuffle and Learn and OPN once failed on UCF-101 here)."""
-    import importlib
-
     import torch
 
     from ssvlib.evaluate import retrieval_feature
 
-    module = importlib.import_module(f"ssvlib.tasks.{paper}")
-    recipe = select(module.PRESETS, preset, dataset=dataset)
-    encoder = recipe.eval_encoder(recipe.new_encoder(PAPER_BACKBONES[paper, preset])).eval()
+    entry = PAPERS[paper]
+    recipe = select(entry.presets, preset, dataset=dataset)
+    encoder = recipe.eval_encoder(recipe.new_encoder(entry.default_backbone(preset))).eval()
     (height, width), element = recipe.evaluation_view.crop_hw, encoder.element
     clips = torch.zeros((2, element.frames_read, 3, height, width), dtype=torch.uint8)
     with torch.no_grad():

@@ -9,11 +9,12 @@ import torch
 from conftest import solver_values, train_one_step
 from torch import nn
 
-from ssvlib.data.datasets import TupleDataset, View
+from ssvlib.data.datasets import TupleDataset
 from ssvlib.models.encoders import Small2D, build_encoder, count_parameters
 from ssvlib.models.heads import ConcatHead
+from ssvlib.papers import shuffle_learn
 from ssvlib.recipe import UCF101_SPLIT1_TRAIN, iterations_to_epochs, select
-from ssvlib.tasks import shuffle_learn
+from ssvlib.settings import View
 from ssvlib.tasks.shuffle_learn import ShuffleLearn
 from ssvlib.train import lr_factor
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ssvlib.data import synthetic
-from ssvlib.data.video import read_all_frames
+from ssvlib.data.decode import read_all_frames
 
 SETTINGS = synthetic.Settings(
     groups=4, clips_per_group=(1, 2), frames=(64, 66), height=32, width=40

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from ssvlib.settings import Element, Sample
 from ssvlib.tasks.o3n import O3N
 from ssvlib.tasks.opn import OPN
 from ssvlib.tasks.permutations import class_to_order, order_to_class
 from ssvlib.tasks.shuffle_learn import ShuffleLearn
-from ssvlib.tasks.task import Element, Sample
 from ssvlib.tasks.vcop import VCOP
 
 TASKS = [

@@ -108,19 +108,6 @@ def test_crop_too_large_or_outside_is_a_clear_error():
         T.crop(clip, (10, 0, 15, 5))
 
 
-def test_hflip_and_maybe_hflip():
-    clip = coordinate_clip(width=50)
-    flipped = T.hflip(clip)
-    assert flipped[0, 1, 0, 0] == 49 and flipped[0, 1, 0, 49] == 0
-    rng = np.random.default_rng(0)
-    assert torch.equal(T.maybe_hflip(clip, rng, p=0.0), clip)
-    assert torch.equal(T.maybe_hflip(clip, rng, p=1.0), flipped)
-    outcomes = {bool(torch.equal(T.maybe_hflip(clip, rng), flipped)) for _ in range(30)}
-    assert outcomes == {True, False}
-    with pytest.raises(ValueError, match="probability"):
-        T.maybe_hflip(clip, rng, p=1.5)
-
-
 def test_jitter_crops_stay_within_max_shift_of_the_centre():
     clip = coordinate_clip(frames=40, height=50, width=60)
     size, shift = 30, 4

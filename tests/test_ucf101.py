@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ssvlib.data.ucf101 import (
-    UCF101Error,
-    load_classes,
-    load_split,
-    parse_video_name,
-    present,
-    require_complete,
-)
+from ssvlib.data.index import present
+from ssvlib.data.ucf101 import UCF101Error, load_classes, load_split, parse_video_name
 
 CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "Biking"]
 
@@ -77,15 +71,6 @@ def test_groups_and_clips_are_parsed(tmp_path):
     assert parse_video_name("v_HandStandPushups_g08_c04.avi") == (8, 4)
     with pytest.raises(UCF101Error, match="not a UCF-101 video name"):
         parse_video_name("clip.avi")
-
-
-def test_missing_videos_are_reported_by_name(tmp_path):
-    gone = "Biking/v_Biking_g03_c01.avi"
-    split = load_split(make_root(tmp_path, drop=gone))
-    assert split.missing == [gone]
-    assert gone not in [r.rel for r in present(split.train)]
-    with pytest.raises(UCF101Error, match="v_Biking_g03_c01.avi"):
-        require_complete(split)
 
 
 def test_missing_split_file_names_the_file(tmp_path):

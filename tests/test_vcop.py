@@ -9,12 +9,14 @@ import pytest
 import torch
 from conftest import numbered_frames, train_one_step, write_video
 
-from ssvlib.data.datasets import TupleDataset, View
-from ssvlib.data.ucf101 import VideoRecord
+from ssvlib.data.datasets import TupleDataset
+from ssvlib.data.index import VideoRecord
 from ssvlib.evaluate import pool_feature_map
 from ssvlib.models.encoders import Small3D, build_encoder
 from ssvlib.models.heads import PairwiseHead
-from ssvlib.tasks import vcop
+from ssvlib.papers import vcop
+from ssvlib.settings import View
+from ssvlib.tasks.vcop import VCOP
 
 # Xu et al., "Self-supervised Spatiotemporal Learning via Video Clip Order Prediction", CVPR 2019,
 # and the official code (github.com/xudejing/video-clip-order-prediction: train_vcop.py,
@@ -111,7 +113,7 @@ def test_paper_task_drops_a_50_frame_video(ucf_sized_video, tmp_path):
 
 def test_small_model_trains_on_real_tuples(tmp_path):
     path = write_video(tmp_path / "Up/v_Up_g01_c01.avi", numbered_frames(20, 24, 32))
-    task = vcop.VCOP(clip_len=4, gap=2)
+    task = VCOP(clip_len=4, gap=2)
     data = TupleDataset(
         [VideoRecord("Up/v_Up_g01_c01.avi", path, 0, "Up", 1, 1)] * 2,
         task,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import numbered_frames, write_video
 
-from ssvlib.data.video import VideoError, read_all_frames, read_frames, video_info
+from ssvlib.data.decode import VideoError, read_all_frames, read_frames, video_info
 
 
 def brightness(frames: np.ndarray) -> np.ndarray:
@@ -18,7 +18,7 @@ def brightness(frames: np.ndarray) -> np.ndarray:
 
 def backends() -> list[str]:
     """The backends installed here."""
-    from ssvlib.data.video import has_decord
+    from ssvlib.data.decode import has_decord
 
     return ["pyav", "decord"] if has_decord() else ["pyav"]
 
@@ -216,24 +216,24 @@ def test_metadata_that_is_not_utf8_still_opens(tmp_path, backend):
 
 
 def test_decoded_frame_counts_are_cached_on_disk(real_hmdb51, monkeypatch, tmp_path):
-    from ssvlib.data import video
+    from ssvlib.data import decode
 
     monkeypatch.setenv("SSV_CACHE", str(tmp_path))
     path = next((real_hmdb51 / "videos").rglob("*.avi"))
-    video._video_info.cache_clear()
+    decode._video_info.cache_clear()
     counted = video_info(path)
     assert (tmp_path / "video-info.sqlite").is_file()
 
     def no_decoding(path):
         raise AssertionError(f"{path} decoded again instead of read from the cache")
 
-    monkeypatch.setattr(video, "_probe", no_decoding)
-    video._video_info.cache_clear()  # a new process, as far as the in-memory cache goes
+    monkeypatch.setattr(decode, "_probe", no_decoding)
+    decode._video_info.cache_clear()  # a new process, as far as the in-memory cache goes
     assert video_info(path) == counted
 
 
 def test_small_frames_are_read_by_opencv_with_the_same_pixels(tmp_path, monkeypatch):
-    from ssvlib.data import video
+    from ssvlib.data import decode
 
     rng = np.random.default_rng(0)
     small = write_video(tmp_path / "small.avi", rng.integers(0, 256, (30, 48, 64, 3), np.uint8))
@@ -241,8 +241,8 @@ def test_small_frames_are_read_by_opencv_with_the_same_pixels(tmp_path, monkeypa
     asked = [29, 3, 3, 17, 0]
     by_pyav = read_frames(small, asked, "pyav")
     used = []
-    real = video._opencv_frames
-    monkeypatch.setattr(video, "_opencv_frames", lambda *a: used.append(a[0]) or real(*a))
+    real = decode._opencv_frames
+    monkeypatch.setattr(decode, "_opencv_frames", lambda *a: used.append(a[0]) or real(*a))
     assert np.array_equal(read_frames(small, asked), by_pyav)  # "auto": OpenCV, same pixels
     read_frames(large, [0, 5])
     assert used == [small]  # 144x176 is above SMALL_FRAME: PyAV

@@ -8,7 +8,7 @@ the cache's then only crops, and the decoder works on a third of the pixels.
 The cached videos are motion JPEG in AVI (every frame a JPEG of quality `QUALITY`, about as
 many bytes as the source's MPEG-4 at a third of the pixels), which any player opens and which
 ssvlib's reader decodes frame by frame: a sample decodes its own frames and no other, with
-OpenCV's JPEG decoder (`ssvlib.data.video`). Each video is written under a temporary name, checked
+OpenCV's JPEG decoder (`ssvlib.data.decode`). Each video is written under a temporary name, checked
 (its frame count equals the frames the source decodes to, and its first, middle and last
 frames match the source decoded and resized on the fly within `MAX_MEAN_ERROR` grey levels)
 and only then renamed into place: an interrupted run resumes where it stopped, and a video in
@@ -31,7 +31,7 @@ import numpy as np
 
 from ..files import atomic_write, atomic_write_text
 from . import hmdb51, ucf101
-from .video import VideoError, read_all_frames, read_frames, video_info
+from .decode import VideoError, read_all_frames, read_frames, video_info
 
 VERSION = 1  # bump when the cached files change, so that an old cache is not mixed with a new
 INFO_NAME = ".ssv-cache.json"
@@ -180,7 +180,7 @@ def make_cache(
     summary: videos cached now and before, unreadable ones, bytes, frames and seconds."""
     from tqdm.auto import tqdm
 
-    from ..config import check_choice
+    from ..settings import check_choice
 
     check_choice("dataset", dataset, tuple(LAYOUTS))
     root, out = Path(root).expanduser().resolve(), Path(out).expanduser().resolve()

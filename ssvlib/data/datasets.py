@@ -31,11 +31,9 @@ eval mode a decoding failure still raises: a test set must not change under a re
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -43,55 +41,10 @@ import torch
 from torch.utils.data import Dataset
 
 from ..config import is_strict
-from ..tasks.task import Element, Task
-from . import video
+from ..settings import Element, Task, View
+from . import decode
 from .loader import Skipped
 from .motion import high_motion_patch, video_motion
-
-
-@dataclass(frozen=True)
-class View:
-    """How frames become pixels: resize to `size` (short side, or (h, w); None keeps), crop,
-    and in train mode a random mirror of the whole sample (`mirror=False`: never).
-
-    Each element gets its own crop box (VCOP's code crops every clip on its own); with
-    `shared_crop`, one box serves every element of a sample, so that the frames of a tuple line
-    up pixel for pixel (Shuffle and Learn: a shift between the frames' crops would swamp the
-    motion the network must judge). With `patch` (OPN), a square patch is placed where the
-    sample's frames move most, each element's crop is cut near its centre, shifted by up to
-    `jitter` pixels on its own, and `channel_split` keeps one colour channel per frame: both
-    stop the network from ordering frames by low-level cues (pixel alignment, lens colour
-    fringes) instead of by what moved.
-    """
-
-    size: int | tuple[int, int] | None = None
-    crop: int | tuple[int, int] = 112
-    mirror: bool = True
-    shared_crop: bool = False
-    # OPN's spatial side, for pretext tuples only (`for_videos` drops it for evaluation):
-    patch: int | None = None  # crops come from one square patch of this side per sample
-    patch_by_motion: bool = True  # the patch where the sample moves most (train mode), or random
-    jitter: int = 0  # each element's crop shifted by up to +-jitter px from the patch centre
-    channel_split: bool = False  # train mode: each frame keeps one random RGB channel, in all 3
-
-    def for_videos(self) -> View:
-        """This view without the tuple-only spatial steps: how evaluation videos are cut."""
-        return dataclasses.replace(self, patch=None, jitter=0, channel_split=False)
-
-    def resized(self, height: int, width: int) -> tuple[int, int]:
-        """The (h, w) that frames of height x width are resized to."""
-        if self.size is None:
-            return height, width
-        if isinstance(self.size, (int, np.integer)):
-            scale = self.size / min(height, width)
-            return max(1, round(height * scale)), max(1, round(width * scale))
-        return int(self.size[0]), int(self.size[1])
-
-    @property
-    def crop_hw(self) -> tuple[int, int]:
-        """The crop as (h, w)."""
-        crop = self.crop
-        return (int(crop), int(crop)) if isinstance(crop, (int, np.integer)) else tuple(crop)
 
 
 def crop_box(
@@ -220,7 +173,7 @@ def decode_elements(
     """
     flat = np.concatenate([np.asarray(e, dtype=np.int64) for e in elements])
     unique, inverse = np.unique(flat, return_inverse=True)
-    in_time = video.read_frames(path, unique.tolist(), backend=backend)  # in time order
+    in_time = decode.read_frames(path, unique.tolist(), backend=backend)  # in time order
     height, width = in_time.shape[1:3]
     if view.patch is not None:  # placed by the motion in time order: the shuffle must not tell
         boxes = patch_boxes(in_time, len(elements), view, rng)
@@ -246,7 +199,7 @@ def decode_elements(
     return torch.from_numpy(planar)
 
 
-class _Videos(Dataset):
+class _DecodedSamples(Dataset):
     """Records with their frame counts, a seed and an epoch: what both datasets share, and the
     rule for unreadable videos (see the module docstring)."""
 
@@ -262,8 +215,8 @@ class _Videos(Dataset):
         self.records, self.num_frames, self.unreadable = [], [], []
         for record in records:
             try:
-                count = video.video_info(record.path).num_frames
-            except video.VideoError:
+                count = decode.video_info(record.path).num_frames
+            except decode.VideoError:
                 if self.strict:
                     raise
                 self.unreadable.append(str(record.path))
@@ -279,7 +232,7 @@ class _Videos(Dataset):
                 stacklevel=3,
             )
         if not self.records:
-            raise video.VideoError(
+            raise decode.VideoError(
                 f"{type(self).__name__}: not one of the {len(records)} videos can be read, "
                 f"the first being {self.unreadable[0]}; run `ssv data check ROOT`"
             )
@@ -298,7 +251,7 @@ class _Videos(Dataset):
         and the sample is (x, label, (the failed video's path,))."""
         try:
             return self.sample(index)
-        except video.VideoError as err:
+        except decode.VideoError as err:
             if self.strict or not self.train:
                 raise
             failed = str(self.records[index].path)
@@ -306,7 +259,7 @@ class _Videos(Dataset):
             for step in range(1, len(self)):
                 try:
                     x, label = self.sample((index + step) % len(self))
-                except video.VideoError:
+                except decode.VideoError:
                     continue
                 return x, label, Skipped((failed,))
             raise
@@ -328,7 +281,7 @@ class _Videos(Dataset):
         return np.random.default_rng((self.seed, self.epoch if self.train else 0, index))
 
 
-class TupleDataset(_Videos):
+class TupleDataset(_DecodedSamples):
     """Any pretext task's samples: (uint8 (N, T, C, H, W), label), elements in the order shown.
 
     Videos shorter than ``task.min_frames`` are dropped (listed in `dropped`). For a motion-aware
@@ -385,7 +338,7 @@ def eval_starts(element: Element, num_frames: int, clips_per_video: int) -> np.n
     return np.linspace(0, last, clips_per_video).astype(int)
 
 
-class VideoDataset(_Videos):
+class VideoDataset(_DecodedSamples):
     """Labelled videos as elements: train -> (uint8 (T, C, H, W), label), one random element;
     eval -> (uint8 (K, T, C, H, W), label), K = clips_per_video evenly spaced, centre-cropped.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .ucf101 import Split, VideoRecord
+from .index import Split, VideoRecord
 
 VIDEO_DIR = "videos"
 SPLIT_DIR = "testTrainMulti_7030_splits"

@@ -12,7 +12,7 @@ What it guarantees:
   notebook's process (the platform's default on Linux). A process forked after FFmpeg's scaler
   (swscale) has run inherits its pool of slice threads without the threads, and waits for them
   forever the first time it converts a frame: every chapter did, once its picture cells had
-  decoded a real video. `ssvlib.data.video` therefore sets that state aside in every forked child
+  decoded a real video. `ssvlib.data.decode` therefore sets that state aside in every forked child
   (for any DataLoader, not only this one), and the child makes its own. SSV_WORKER_START=forkserver
   (or spawn) starts workers from a process that never decoded anything instead; it costs 2 to 8 s
   per loader in a notebook, where each worker imports the kernel again, against 0.4 s for a fork

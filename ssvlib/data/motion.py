@@ -24,8 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ssvlib.config import cache_dir, check_choice
+from ssvlib.config import cache_dir
 from ssvlib.files import atomic_write
+
+from ..settings import check_choice
 
 METHODS = ("farneback", "diff")
 CACHE_VERSION = 1  # bump when frame_motion's output changes, so old caches are not reused
@@ -125,7 +127,7 @@ def video_motion(
             return np.load(target)
         except (OSError, ValueError):
             target.unlink(missing_ok=True)  # a damaged cache file: measure again
-    from ssvlib.data.video import read_all_frames
+    from ssvlib.data.decode import read_all_frames
 
     motion = frame_motion(read_all_frames(path, backend=backend), method, short_side)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ssvlib import config
+from ..settings import check_choice
 
 FPS = 25
 GOP_SIZE = 12
@@ -632,7 +632,7 @@ def render_video(
 ) -> np.ndarray:
     """The frames of one built-in video, (T, H, W, 3) uint8 RGB, as `generate` encodes them."""
     settings = settings or Settings()
-    config.check_choice("class_name", class_name, CLASSES)
+    check_choice("class_name", class_name, CLASSES)
     label = list(CLASSES).index(class_name)
     rng = _video_rng(seed, label, group, clip)
     n = int(rng.integers(settings.frames[0], settings.frames[1] + 1))

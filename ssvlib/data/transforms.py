@@ -144,13 +144,6 @@ def hflip(clip: torch.Tensor) -> torch.Tensor:
     return clip.flip(-1)
 
 
-def maybe_hflip(clip: torch.Tensor, rng: np.random.Generator, p: float = 0.5) -> torch.Tensor:
-    """Mirror the whole clip with probability `p` (one draw per clip, never per frame)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p={p!r} must be a probability in [0, 1]")
-    return hflip(clip) if rng.random() < p else clip
-
-
 def jitter_boxes(
     height: int,
     width: int,

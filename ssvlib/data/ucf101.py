@@ -13,8 +13,9 @@ name: UCF-101's folder says ``HandstandPushups`` where the file names say ``v_Ha
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from .index import Split, VideoRecord
 
 VIDEO_DIR = "UCF-101"
 SPLIT_DIR = "ucfTrainTestlist"
@@ -24,34 +25,6 @@ _NAME = re.compile(r"^v_(?P<cls>.+)_g(?P<group>\d+)_c(?P<clip>\d+)\.avi$", re.IG
 
 class UCF101Error(ValueError):
     """A UCF-101 root, split file or video name is not as the dataset lays it out."""
-
-
-@dataclass(frozen=True)
-class VideoRecord:
-    """One video of the index: where it is, its class and its group."""
-
-    rel: str
-    path: Path
-    label: int
-    class_name: str
-    group: int
-    clip: int
-
-
-@dataclass
-class Split:
-    """One official train/test split: the classes and the videos on each side."""
-
-    split: int
-    classes: list[str]
-    train: list[VideoRecord]
-    test: list[VideoRecord]
-    missing: list[str] = field(default_factory=list)
-
-    @property
-    def root(self) -> Path:
-        """The data root the videos live under."""
-        return (self.train or self.test)[0].path.parents[2]
 
 
 def parse_video_name(name: str) -> tuple[int, int]:
@@ -163,36 +136,3 @@ def check_groups(split: Split) -> Split:
                 "(`ssv data download ROOT --splits-only`)"
             )
     return split
-
-
-def present(records: list[VideoRecord]) -> list[VideoRecord]:
-    """Keep only the records whose video file exists (for partial copies of UCF-101)."""
-    return [r for r in records if r.path.is_file()]
-
-
-def require_complete(split: Split) -> Split:
-    """Raise when videos named by the split files are missing on disk; return the split otherwise."""
-    if split.missing:
-        shown = "\n  ".join(split.missing[:10])
-        more = f"\n  ... and {len(split.missing) - 10} more" if len(split.missing) > 10 else ""
-        raise UCF101Error(
-            f"{len(split.missing)} videos named by split {split.split} are missing under "
-            f"{split.root / VIDEO_DIR}:\n  {shown}{more}\nRun `ssv data check ROOT` for the full "
-            f"list; re-extract UCF101.rar or download it with `ssv data download ROOT`"
-        )
-    return split
-
-
-def hold_out_groups(
-    records: list[VideoRecord], groups: int
-) -> tuple[list[VideoRecord], list[VideoRecord]]:
-    """Split records into (kept, held out): the `groups` highest-numbered groups are held out.
-
-    Holding out whole groups keeps a validation set free of the scenes it is trained on, as the
-    official splits do for testing.
-    """
-    numbers = sorted({r.group for r in records})
-    if not 0 < groups < len(numbers):
-        raise ValueError(f"cannot hold out {groups} of {len(numbers)} groups: keep at least one")
-    held = set(numbers[-groups:])
-    return [r for r in records if r.group not in held], [r for r in records if r.group in held]

@@ -19,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import check_choice
+from ..settings import check_choice
 from . import hmdb51, ucf101
 from .builtin import builtin_root
-from .video import probe_all
+from .decode import probe_all
+from .index import Split, VideoRecord, hold_out_groups, present
 
 DATASETS = ("builtin", "ucf101", "hmdb51")
 ROOT_HELP = {
@@ -39,19 +40,19 @@ class Videos:
     root: Path
     split: int
     classes: list[str]
-    train: list[ucf101.VideoRecord]
-    test: list[ucf101.VideoRecord]
+    train: list[VideoRecord]
+    test: list[VideoRecord]
     val_groups: int = 2
     listed: tuple[int, int] = (0, 0)  # train and test videos the split files name
     unreadable: dict[str, str] = field(default_factory=dict)  # present, left out: {rel: why}
-    fit: list[ucf101.VideoRecord] = field(init=False)
-    val: list[ucf101.VideoRecord] = field(init=False)
+    fit: list[VideoRecord] = field(init=False)
+    val: list[VideoRecord] = field(init=False)
 
     def __post_init__(self) -> None:
         """Hold out the highest-numbered training groups as the validation set (if any)."""
         fit, val = self.train, []
         if self.val_groups:
-            fit, val = ucf101.hold_out_groups(self.train, self.val_groups)
+            fit, val = hold_out_groups(self.train, self.val_groups)
         object.__setattr__(self, "fit", fit)
         object.__setattr__(self, "val", val)
 
@@ -70,7 +71,7 @@ class Videos:
     def readable(self, progress: bool = True) -> Videos:
         """These videos without the ones that cannot be read, named with why in `unreadable`.
 
-        Every video is opened and decoded once (`video.probe_all`, cached on disk), so a broken
+        Every video is opened and decoded once (`decode.probe_all`, cached on disk), so a broken
         file is found here, named, before hours of training, and never changes a test set
         silently later.
         """
@@ -126,7 +127,7 @@ def open_videos(
     else:
         root = builtin_root() if dataset == "builtin" else ucf101.find_root(data_root)
     index = load_index(dataset, root, split)
-    train, test = ucf101.present(index.train), ucf101.present(index.test)
+    train, test = present(index.train), present(index.test)
     groups = len({r.group for r in train})
     if groups < val_groups + 1 or not test or not train:
         raise (hmdb51.HMDB51Error if dataset == "hmdb51" else ucf101.UCF101Error)(
@@ -149,7 +150,7 @@ def open_videos(
     )
 
 
-def load_index(dataset: str, root: str | Path, split: int = 1) -> ucf101.Split:
+def load_index(dataset: str, root: str | Path, split: int = 1) -> Split:
     """The official split `split` of a UCF-101 or HMDB-51 root (or the built-in data's)."""
     check_choice("dataset", dataset, DATASETS)
     if dataset == "hmdb51":
@@ -169,11 +170,11 @@ def check_root(
     ({recipe name: frames one sample needs}), the videos too short for some recipes."""
     from tqdm.auto import tqdm
 
-    from .video import VideoError, read_frames, video_info
+    from .decode import VideoError, read_frames, video_info
 
     index = load_index(dataset, root, split)
     unreadable, errors, short = [], {}, []
-    records = ucf101.present(index.train + index.test)
+    records = present(index.train + index.test)
     for record in tqdm(records, desc="checking videos", unit="video", leave=False):
         try:
             count = video_info(record.path).num_frames

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
 import torchvision
 from torch import Tensor, nn
 
-from ssvlib.config import check_choice
+from ..settings import check_choice
 
 ENCODERS = ("small3d", "c3d", "r3d", "r21d", "r3d_18", "r21d_18", "small2d", "caffenet")
 ENCODERS_2D = ("small2d", "caffenet")  # frame encoders, for Shuffle and Learn, OPN and O3N
@@ -495,20 +494,3 @@ def build_encoder(name: str, **kwargs) -> nn.Module:
     if name == "r3d_18":
         return TorchvisionVideoResNet("r3d_18", **kwargs)
     return TorchvisionVideoResNet("r2plus1d_18", **kwargs)
-
-
-def describe_encoder(
-    model: nn.Module, clip_shape: tuple[int, int, int, int] = (3, 16, 112, 112)
-) -> dict:
-    """Parameter count, feature size and conv5 map shape of `model` for one clip (C, T, H, W)."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        device = next(model.parameters()).device
-        fmap = model.feature_map(torch.zeros(1, *clip_shape, device=device))
-    model.train(was_training)
-    return {
-        "parameters": count_parameters(model),
-        "feature_dim": model.feature_dim,
-        "feature_map": tuple(fmap.shape[1:]),
-    }

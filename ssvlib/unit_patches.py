@@ -18,10 +18,9 @@ import cv2
 import numpy as np
 import torch
 
-from .data.datasets import View
-from .data.video import read_frames, video_info
+from .data.decode import read_frames, video_info
 from .models.tuple_model import ElementEncoder
-from .tasks.task import Element
+from .settings import Element, View
 
 
 @dataclass(frozen=True)
