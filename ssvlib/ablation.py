@@ -10,6 +10,7 @@ variant must clear. Every run is cached like any pretext run, so a table is rebu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from .data.videos import Videos
 from .evaluate import frozen_eval
 from .pretrain import pretrain
 from .recipe import Recipe
+from .train import Run
 
 RANDOM_INIT = "random init"
 
@@ -58,18 +60,12 @@ class AblationRow:
 
 
 def run_ablation(
-    build_model: Callable[[nn.Module, Recipe], nn.Module],
-    variants: dict[str, Recipe],
-    videos: Videos,
-    backbone: str,
-    seeds: Iterable[int],
-    *,
-    device: str = "auto",
-    num_workers: int | None = None,
-    progress: bool = True,
+    build_model: Callable[[nn.Module, Recipe], nn.Module], variants: dict[str, Recipe],
+    videos: Videos, backbone: str, seeds: Iterable[int], run: Run,
     baselines: dict[str, Recipe] | None = None,
-) -> list[AblationRow]:
-    """Pretrain and probe every variant on every seed, plus the random-init encoder per seed.
+) -> list[AblationRow]:  # fmt: skip
+    """Pretrain and probe every variant on every seed, plus the random-init encoder per seed
+    (`run` gives the device, loader processes and progress; its seed is replaced by each).
 
     `baselines` names the recipes whose random-init encoder is probed (default: the first
     variant's, as "random init"); variants whose encoders take different inputs (O3N's element
@@ -78,36 +74,27 @@ def run_ablation(
     rows: list[AblationRow] = []
     baselines = baselines or {RANDOM_INIT: next(iter(variants.values()))}
     for seed in seeds:
-        run = dict(seed=seed, device=device, num_workers=num_workers, progress=progress)
+        run = dataclasses.replace(run, seed=seed)
         for name, recipe in baselines.items():
             seed_everything(seed)  # every variant of a seed starts from these weights
             net = recipe.new_encoder(backbone)
-            rows.append(_probe(name, net, recipe, videos, None, None, run))
+            rows.append(_probe(name, net, recipe, videos, None, run))
         for name, recipe in variants.items():
             seed_everything(seed)
             net = recipe.new_encoder(backbone)
-            model = build_model(net, recipe)
-            history = pretrain(
-                model, recipe.task, videos.fit, videos.val, recipe.view, recipe.pretext,
-                motion=recipe.motion, **run,
-            )  # fmt: skip
-            chance = 1 / recipe.task.num_classes
-            rows.append(_probe(name, net, recipe, videos, history.best["val_acc"], chance, run))
+            history = pretrain(build_model(net, recipe), recipe, videos, run)
+            rows.append(_probe(name, net, recipe, videos, history.best["val_acc"], run))
     return rows
 
 
-def _probe(name, net, recipe, videos, pretext_acc, chance, run) -> AblationRow:
+def _probe(name, net, recipe, videos, pretext_acc, run) -> AblationRow:
     """Linear probe and retrieval top-1 of `net`'s frozen features."""
     scores = frozen_eval(
-        recipe.eval_encoder(net),
-        videos.train,
-        videos.test,
-        recipe.evaluation_view,
-        recipe.downstream,
-        **run,
+        recipe.eval_encoder(net), videos, recipe.evaluation_view, recipe.downstream, run
     )
+    chance = None if pretext_acc is None else 1 / recipe.task.num_classes
     return AblationRow(
-        name, run["seed"], pretext_acc, chance, scores["linear_probe_acc"],
+        name, run.seed, pretext_acc, chance, scores["linear_probe_acc"],
         scores["retrieval_topk"][1],
     )  # fmt: skip
 

@@ -274,22 +274,22 @@ def cached_records(records: list, root: str | Path, cache: str | Path, dataset: 
 def pretext_setup(
     paper: str, preset: str, backbone: str | None, dataset: str, root, device: str, seed: int = 0
 ):
-    """The chapter's recipe, videos and pretext network for these parameters, built as the
-    chapter builds them (its printing swallowed): (chapter, model)."""
+    """The chapter's recipe, videos and pretext network for these parameters, opened and built
+    as `Chapter.open` and `Chapter.model` do (`ssvlib.prepare`): (opened run, model)."""
     import contextlib
     import io
 
-    from .chapter import Chapter
+    from .prepare import new_model, open_run
     from .settings import RunParameters
 
     params = RunParameters(
         dataset=dataset, data_root=None if root is None else str(root), backbone=backbone,
         preset=preset, device=device, seed=seed,
     )  # fmt: skip
-    with contextlib.redirect_stdout(io.StringIO()):
-        chapter = Chapter.open(paper, params)
-        model, _ = chapter.model()
-    return chapter, model
+    with contextlib.redirect_stdout(io.StringIO()):  # a JSON line is all `ssv bench` prints
+        run = open_run(paper, params)
+    model, _ = new_model(run.paper, run.recipe, run.params.backbone, seed)
+    return run, model
 
 
 class _Watched:
@@ -425,15 +425,15 @@ def bench_train(
     from .data.loader import default_num_workers, make_loader
     from .pretrain import balanced_loss
     from .sweep import machine
-    from .train import fit, make_optimizer
+    from .train import Trainer, fit, make_optimizer
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0 (got {steps} and {warmup})")
     dev = resolve_device(device)
     dataset = dataset or ("ucf101" if root is not None else "builtin")
-    chapter, model = pretext_setup(paper, preset, backbone, dataset, root, str(dev), seed)
-    recipe, batch = chapter.recipe, chapter.recipe.pretext.batch_size
-    videos = chapter.videos.fit
+    opened, model = pretext_setup(paper, preset, backbone, dataset, root, str(dev), seed)
+    recipe, batch = opened.recipe, opened.recipe.pretext.batch_size
+    videos = opened.videos.fit
     # Enough samples for every batch in one epoch, as the full dataset has: with fewer videos
     # than a batch, one worker would make each epoch's single batch while the others wait.
     copies = -(-(warmup + steps) * batch // len(videos))
@@ -455,9 +455,12 @@ def bench_train(
     for _ in loading:
         pass
     feeding = _Watched(loader, warmup + steps, epoch=1)
-    optimizer = make_optimizer(model.parameters(), recipe.pretext.optim)
     loss_fn = balanced_loss(recipe.task) if recipe.pretext.balance_classes else None
-    fit(model, feeding, epochs=1, optimizer=optimizer, device=dev, loss_fn=loss_fn, progress=False)
+    trainer = Trainer(
+        make_optimizer(model.parameters(), recipe.pretext.optim), device=dev, loss_fn=loss_fn,
+        progress=False,
+    )  # fmt: skip
+    fit(model, feeding, None, 1, trainer)
     if dev.type == "cuda":
         memory["fit"] = _cuda_peak_mb(dev)
         peak, source = max(memory.values()), "torch.cuda.max_memory_allocated"
@@ -471,7 +474,7 @@ def bench_train(
     return {
         "paper": paper,
         "preset": preset,
-        "backbone": chapter.backbone,
+        "backbone": opened.params.backbone,
         "device": str(dev),
         "dataset": dataset,
         "train_videos": len(data) // copies,  # long enough for a sample

@@ -15,9 +15,6 @@ What lies between (the sampler, the head, the pictures) is the chapter's own::
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,81 +22,16 @@ from pathlib import Path
 from torch import nn
 
 from . import ablation, config, plots, results
-from .data.decode import VideoError, video_info
-from .data.videos import ROOT_HELP, Videos, open_videos
-from .evaluate import compare_starts, label_fractions
-from .models.encoders import ENCODERS_2D, ENCODERS_3D, count_parameters
-from .papers import Paper, get_paper
+from .data.decode import video_info
+from .data.videos import Videos
+from .evaluate import compare_starts
+from .models.encoders import count_parameters
+from .papers import Paper
+from .prepare import names, new_model, open_run
 from .pretrain import pretext_accuracy
-from .recipe import Recipe, select
-from .settings import RunParameters, check_choice
-
-
-def check_run(recipe: Recipe, backbones: tuple[str, ...], params: RunParameters) -> str:
-    """Refuse a run's parameters that cannot work, before anything is opened or trained.
-    Returns the backbone: `params.backbone`, checked against the recipe's element."""
-    clips = recipe.task.element.layout == "clip"  # a 3D CNN's input; every other layout: 2D
-    fits = [name for name in backbones if name in (ENCODERS_3D if clips else ENCODERS_2D)]
-    check_choice("backbone", params.backbone, fits)
-    for name in ("seed", "num_workers"):
-        value = getattr(params, name)
-        if value is None and name == "num_workers":
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name}={value!r} must be a whole number >= 0")
-    downstream = params.downstream or params.dataset
-    for name, root, data in (
-        ("data_root", params.data_root, params.dataset),
-        ("downstream_root", params.downstream_root, downstream),
-    ):
-        if root is not None and data == "builtin":
-            which = "dataset" if name == "data_root" else "downstream"
-            raise ValueError(
-                f"{name}={root!r} is given but {which} is 'builtin', which ignores it: pass "
-                f"-p {which} ucf101 (or hmdb51) to use that folder, or leave {name} out"
-            )
-    if downstream not in (params.dataset, "builtin") and params.downstream_root is None:
-        raise ValueError(
-            f"downstream={downstream!r} needs downstream_root: {ROOT_HELP[downstream]}"
-        )
-    return params.backbone
-
-
-def open_run_videos(params: RunParameters) -> tuple[Videos, Videos]:
-    """The videos a run pretrains on and those it is evaluated on (the same object unless
-    `downstream` names others), readable ones only; in smoke mode every 8th."""
-    videos = open_videos(params.dataset, params.data_root, params.split)
-    eval_videos = videos
-    downstream = params.downstream or params.dataset
-    if downstream != params.dataset or params.downstream_root not in (None, params.data_root):
-        eval_videos = open_videos(downstream, params.downstream_root, params.split)
-    same = eval_videos is videos
-    if config.is_smoke():  # a few videos, so that every cell runs in seconds
-        videos, eval_videos = videos.every(8), eval_videos.every(8)
-    videos = readable(videos, params.strict)
-    return videos, videos if same else readable(eval_videos, params.strict)
-
-
-def readable(videos: Videos, strict: bool) -> Videos:
-    """`videos.readable()`, saying which it left out; with `strict`, the first stops the run."""
-    kept = videos.readable()
-    if not kept.unreadable:
-        return kept
-    if strict or config.is_strict():
-        rel, why = next(iter(kept.unreadable.items()))
-        raise VideoError(f"{rel} cannot be read (strict): {why}")
-    print(
-        f"{len(kept.unreadable)} of the present videos cannot be read and are left out "
-        f"(the results file names them; `ssv data check ROOT` lists them with why): "
-        f"{_names(list(kept.unreadable))}"
-    )
-    return kept
-
-
-def _names(rels: list[str], shown: int = 5) -> str:
-    """The first `shown` names, and how many more."""
-    more = f" and {len(rels) - shown} more" if len(rels) > shown else ""
-    return ", ".join(rels[:shown]) + more
+from .recipe import Recipe
+from .settings import RunParameters
+from .train import Run
 
 
 @dataclass
@@ -130,25 +62,12 @@ class Chapter:
         `strict` makes an unreadable video stop the run instead of being skipped (SSV_STRICT=1).
         """
         started = time.perf_counter()
-        entry = get_paper(paper)
-        evaluated_on = params.downstream or params.dataset
-        recipe = select(
-            entry.presets, params.preset, dataset=evaluated_on, epochs=params.epochs,
-            batch_size=params.batch_size,
-        )  # fmt: skip
-        if params.backbone is None:
-            params = dataclasses.replace(params, backbone=entry.default_backbone(params.preset))
-        check_run(recipe, entry.backbones, params)
-        fractions = label_fractions(params.label_fraction)
-        device = config.resolve_device(params.device)
-        if params.strict:
-            os.environ["SSV_STRICT"] = "1"  # loader processes read it too
-        videos, eval_videos = open_run_videos(params)
-        recorded = {**dataclasses.asdict(params), "downstream": evaluated_on}
+        run = open_run(paper, params)
         chapter = cls(
-            entry, recipe, videos, eval_videos, params.backbone, device, params.seed,
-            params.num_workers, fractions, recorded, started,
+            run.paper, run.recipe, run.videos, run.eval_videos, run.params.backbone,
+            run.device, params.seed, params.num_workers, run.fractions, run.recorded, started,
         )  # fmt: skip
+        recipe, videos, eval_videos, device = run.recipe, run.videos, run.eval_videos, run.device
         smoke = " (smoke)" if config.is_smoke() else ""
         print(f"device {device}; preset {params.preset}{smoke}")
         if eval_videos is not videos:
@@ -158,7 +77,7 @@ class Chapter:
             print(
                 f"{len(short)} training videos are shorter than the {recipe.task.min_frames} "
                 f"frames a {recipe.task.name} sample needs; pretext training leaves them out "
-                f"(the results file names them): {_names(short)}"
+                f"(the results file names them): {names(short)}"
             )
         return chapter
 
@@ -170,9 +89,9 @@ class Chapter:
         return [r.rel for r in records if video_info(r.path).num_frames < need]
 
     @property
-    def run(self) -> dict:
-        """The keyword arguments every training call takes: seed, device, loader processes."""
-        return dict(seed=self.seed, device=self.device, num_workers=self.num_workers)
+    def run(self) -> Run:
+        """Where and how every training call of the chapter runs: seed, device, processes."""
+        return Run(self.seed, self.device, self.num_workers)
 
     def use(self, recipe: Recipe, **parameters) -> Recipe:
         """Make `recipe` (the preset changed by the chapter's own parameters) this run's, and
@@ -183,14 +102,12 @@ class Chapter:
 
     def model(self):
         """The paper's pretext network (`Paper.build_model`) on a fresh encoder seeded by the
-        chapter's seed, and a copy of the encoder's initial weights (the random-init baseline starts from them).
+        chapter's seed, and a copy of the encoder's initial weights (`prepare.new_model`).
 
         Prints the sizes and the head. Returns (model, initial encoder).
         """
-        config.seed_everything(self.seed)
-        net = self.recipe.new_encoder(self.backbone)
-        initial = copy.deepcopy(net)
-        model = self.paper.build_model(net, self.recipe)
+        model, initial = new_model(self.paper, self.recipe, self.backbone, self.seed)
+        net = model.encoder.net
         channels = self.recipe.task.element.channels
         inputs = "" if channels == 3 else f" on {channels} input channels"
         print(
@@ -218,8 +135,8 @@ class Chapter:
         if not seeds:
             return None
         rows = ablation.run_ablation(
-            self.paper.build_model, variants, self.videos, self.backbone, seeds,
-            device=self.device, num_workers=self.num_workers, baselines=baselines,
+            self.paper.build_model, variants, self.videos, self.backbone, seeds, self.run,
+            baselines,
         )  # fmt: skip
         print(ablation.format_ablation(rows))
         plots.ablation(rows, title=title)
@@ -235,7 +152,7 @@ class Chapter:
         encoders = {key: self.recipe.eval_encoder(net) for key, net in starts.items()}
         frozen, tuned = compare_starts(
             encoders, self.eval_videos, self.recipe.evaluation_view, self.recipe.downstream,
-            self.fractions, **self.run,
+            self.fractions, self.run,
         )  # fmt: skip
         metrics = results.collect_metrics(frozen, tuned)
         rows = results.comparison_rows(metrics)
@@ -267,10 +184,7 @@ class Chapter:
         or was chosen by: at least `samples` fixed samples, one per video or more (smoke mode:
         one per video). Printed, and kept for the results file."""
         recipe, samples = self.recipe, 1 if config.is_smoke() else samples
-        accuracy, count = pretext_accuracy(
-            model, recipe.task, self.videos.test, recipe.view, samples=samples, seed=self.seed,
-            motion=recipe.motion, device=self.device, num_workers=self.num_workers,
-        )  # fmt: skip
+        accuracy, count = pretext_accuracy(model, recipe, self.videos.test, self.run, samples)
         chance = 1 / recipe.task.num_classes
         self.pretext_on_test = {"test_acc": accuracy, "test_samples": count}
         print(

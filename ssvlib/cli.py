@@ -153,12 +153,9 @@ def _pretrain(args: argparse.Namespace) -> int:
             except ValueError as err:  # a parameter that cannot work: one line, exit 2
                 args.parser.error(str(err))
             model, _ = chapter.model()
-            recipe, videos = chapter.recipe, chapter.videos
             history = pretrain(
-                model, recipe.task, videos.fit, videos.val, recipe.view, recipe.pretext,
-                motion=recipe.motion, max_steps_per_epoch=args.max_steps_per_epoch,
-                **chapter.run,
-            )  # fmt: skip
+                model, chapter.recipe, chapter.videos, chapter.run, args.max_steps_per_epoch
+            )
         if main:
             print(json.dumps({"paper": args.paper, "processes": distributed.world_size(),
                               "best": history.best, "epochs": len(history.epochs)}))  # fmt: skip

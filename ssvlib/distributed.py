@@ -81,3 +81,16 @@ def gather_lists(items: list) -> list:
     gathered: list[list] = [[] for _ in range(world_size())]
     dist.all_gather_object(gathered, list(items))
     return [item for part in gathered for item in part]
+
+
+def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`model` as the training steps call it: in DistributedDataParallel under torchrun, which
+    averages the gradients over the processes at every step (on GPUs with batch norm over the
+    global batch, as on one process); `model` itself otherwise."""
+    if not active():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)

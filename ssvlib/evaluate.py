@@ -36,7 +36,7 @@ from .data.loader import make_loader
 from .data.videos import Videos
 from .models.tuple_model import ElementEncoder
 from .settings import Downstream, View
-from .train import fit, make_optimizer, make_scheduler
+from .train import Run, fit, make_trainer
 
 
 def _as_tensor(x, dtype: torch.dtype) -> torch.Tensor:
@@ -229,23 +229,14 @@ def standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def linear_probe(
-    train_feats,
-    train_labels,
-    test_feats,
-    test_labels,
-    *,
-    epochs: int = 200,
-    lr: float = 0.01,
-    weight_decay: float = 1e-4,
-    seed: int = 0,
-    batch_size: int | None = None,
-    device: str = "cpu",
-) -> dict[str, float]:
+    train_feats, train_labels, test_feats, test_labels, *, epochs: int = 200, lr: float = 0.01,
+    weight_decay: float = 1e-4, seed: int = 0,
+) -> dict[str, float]:  # fmt: skip
     """Logistic regression on frozen video-level features: {train_acc, test_acc}.
 
     Features are standardised with the train set's statistics. The classifier starts at zero and
-    is trained with Adam (L2 penalty `weight_decay`) full-batch, or on minibatches of
-    `batch_size` shuffled by `seed`; `epochs` passes over the train set. Deterministic.
+    is trained full-batch on the CPU with Adam (L2 penalty `weight_decay`) for `epochs` steps.
+    Deterministic (`seed` only names the run).
     """
     xtr, xte = _as_tensor(train_feats, torch.float32), _as_tensor(test_feats, torch.float32)
     ytr, yte = _as_tensor(train_labels, torch.long), _as_tensor(test_labels, torch.long)
@@ -253,23 +244,16 @@ def linear_probe(
     _check_pairs(xte, yte, "linear_probe test")
     if xtr.shape[1] != xte.shape[1]:
         raise ValueError(f"train features are {xtr.shape[1]}-d but test features {xte.shape[1]}-d")
-    dev = resolve_device(device)
-    xtr, xte = (t.to(dev) for t in standardize(xtr, xte))
-    ytr, yte = ytr.to(dev), yte.to(dev)
+    xtr, xte = standardize(xtr, xte)
     num_classes = int(max(ytr.max(), yte.max())) + 1
-    head = nn.Linear(xtr.shape[1], num_classes).to(dev)
+    head = nn.Linear(xtr.shape[1], num_classes)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    step = len(xtr) if batch_size is None else batch_size
     for _ in range(epochs):
-        order = torch.randperm(len(xtr), generator=gen).to(dev) if batch_size else None
-        for start in range(0, len(xtr), step):
-            rows = slice(start, start + step) if order is None else order[start : start + step]
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(head(xtr[rows]), ytr[rows]).backward()
-            opt.step()
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(head(xtr), ytr).backward()
+        opt.step()
     with torch.no_grad():
         return {
             "train_acc": (head(xtr).argmax(1) == ytr).float().mean().item(),
@@ -278,43 +262,27 @@ def linear_probe(
 
 
 def frozen_eval(
-    encoder: ElementEncoder,
-    train_videos: Sequence,
-    test_videos: Sequence,
-    view: View,
-    setup: Downstream,
-    *,
-    seed: int = 0,
+    encoder: ElementEncoder, videos, view: View, setup: Downstream, run: Run,
     ks: tuple[int, ...] = (1, 5, 10, 20, 50),
-    device: str | torch.device = "auto",
-    num_workers: int | None = None,
-    progress: bool = True,
-) -> dict:
+) -> dict:  # fmt: skip
     """Linear probe (pooled conv5) and retrieval top-k (max-pooled conv5) of a frozen encoder.
 
-    Test videos query the training videos, as in VCOP. Returns {"linear_probe_acc",
-    "retrieval_topk", "train", "test"} with the two splits' `Features` for pictures.
+    The test videos (`videos.test`) query the training videos (`videos.train`), as in VCOP.
+    Returns {"linear_probe_acc", "retrieval_topk", "train", "test"} with the two splits'
+    `Features` for pictures.
     """
     feats = {}
-    for part, records in (("train", train_videos), ("test", test_videos)):
+    for part in ("train", "test"):
         data = VideoDataset(
-            records,
-            encoder.element,
-            view,
-            train=False,
-            clips_per_video=setup.clips_per_video,
-            seed=seed,
-        )
+            getattr(videos, part), encoder.element, view, train=False,
+            clips_per_video=setup.clips_per_video, seed=run.seed,
+        )  # fmt: skip
         feats[part] = encode_videos(
-            encoder,
-            data,
-            retrieval_pool=setup.retrieval_pool,
-            device=device,
-            num_workers=num_workers,
-            progress=progress,
-        )
+            encoder, data, retrieval_pool=setup.retrieval_pool, device=run.device,
+            num_workers=run.num_workers, progress=run.progress,
+        )  # fmt: skip
     train, test = feats["train"], feats["test"]
-    probe = linear_probe(train.pooled, train.labels, test.pooled, test.labels, seed=seed)
+    probe = linear_probe(train.pooled, train.labels, test.pooled, test.labels, seed=run.seed)
     topk = retrieval_topk(test.retrieval, test.labels, train.retrieval, train.labels, ks)
     return {"linear_probe_acc": probe["test_acc"], "retrieval_topk": topk, **feats}
 
@@ -409,149 +377,122 @@ def predict_videos(
 
 
 def finetune(
-    encoder: ElementEncoder,
-    train_videos: Sequence,
-    val_videos: Sequence,
-    test_videos: Sequence,
-    num_classes: int,
-    view: View,
-    setup: Downstream,
-    *,
-    device: str | torch.device = "auto",
-    num_workers: int | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    max_steps_per_epoch: int | None = None,
-    samples_per_epoch: int | None = None,
-    desc: str = "finetune",
-) -> dict:
-    """Fine-tune a copy of `encoder` with a new linear layer; choose the epoch on `val_videos`.
+    encoder: ElementEncoder, videos, view: View, setup: Downstream, run: Run,
+    fraction: float = 1.0, desc: str = "finetune",
+) -> dict:  # fmt: skip
+    """Fine-tune a copy of `encoder` with a new linear layer on `fraction` of the labels of
+    `videos.fit` (per class, by the run's seed); choose the epoch on `videos.val`; score
+    `videos.test`.
 
     Trains for at most `setup.epochs` on one random element per training video per epoch,
-    validates after every epoch on `val_videos` (video-level accuracy over
+    validates after every epoch on `videos.val` (video-level accuracy over
     `setup.clips_per_video` clips; held-out training groups, never the test videos), keeps the
-    best epoch's weights and scores the test videos with them (with no `val_videos`, it trains
-    all `setup.epochs` and keeps the last). With `samples_per_epoch`, a small labelled set is
-    repeated (each copy of a video draws its own random clip) until an epoch holds at least that
-    many samples, so that an epoch costs the same whatever the number of labels. The run lives in
-    a folder named by its settings and a fingerprint of the encoder's weights: running it again
-    loads it.
-    Returns {"history", "best_epoch", "clip_acc", "video_acc", "model"}; `encoder` is untouched.
+    best epoch's weights and scores the test videos with them (with no validation videos, it
+    trains all `setup.epochs` and keeps the last). A fraction of the labels is repeated (each
+    copy of a video draws its own clip) until an epoch holds as many samples as `videos.fit`,
+    so that an epoch costs the same whatever the number of labels. The run lives in a folder
+    named by its settings and a fingerprint of the encoder's weights: running it again loads
+    it. Returns {"history", "best_epoch", "clip_acc", "video_acc", "model"}; `encoder` is
+    untouched.
     """
-    dev = resolve_device(device)
-    element, eval_batch = encoder.element, max(1, setup.batch_size // 2)
+    labelled = subset_by_fraction(videos.fit, fraction, run.seed)
+    repeats = max(1, -(-len(videos.fit) // max(1, len(labelled))))
+    eval_batch = max(1, setup.batch_size // 2)
 
-    def videos(records: Sequence, train: bool) -> VideoDataset:
+    def dataset(records: Sequence, train: bool) -> VideoDataset:
         k = 1 if train else setup.clips_per_video
-        return VideoDataset(records, element, view, train=train, clips_per_video=k, seed=seed)
+        return VideoDataset(
+            records, encoder.element, view, train=train, clips_per_video=k, seed=run.seed
+        )
 
-    repeats = max(1, -(-(samples_per_epoch or 0) // max(1, len(train_videos))))
-    train, test = videos(list(train_videos) * repeats, True), videos(test_videos, False)
+    train, test = dataset(labelled * repeats, True), dataset(videos.test, False)
     val_loader = None
-    if len(val_videos):
-        val = videos(val_videos, False)
+    if len(videos.val):  # validated after every epoch
         val_loader = make_loader(
-            val, eval_batch, train=False, device=dev, num_workers=num_workers, persistent=True
-        )  # validated after every epoch
-    seed_everything(seed)
-    model = Classifier(copy.deepcopy(encoder), num_classes, setup.dropout, setup.hidden)
+            dataset(videos.val, False), eval_batch, train=False, device=run.device,
+            num_workers=run.num_workers, persistent=True,
+        )  # fmt: skip
+    seed_everything(run.seed)
+    model = Classifier(copy.deepcopy(encoder), videos.num_classes, setup.dropout, setup.hidden)
     loader = make_loader(
-        train, setup.batch_size, train=True, device=dev, num_workers=num_workers, seed=seed
-    )
+        train, setup.batch_size, train=True, device=run.device, num_workers=run.num_workers,
+        seed=run.seed,
+    )  # fmt: skip
     groups = [  # the new layer first: History's "lr" is the first group's
         {"params": list(model.fc.parameters()), "lr": setup.optim.lr},
         {"params": list(model.encoder.parameters()), "lr": setup.optim.lr * setup.encoder_lr_scale},
     ]
-    steps = len(loader) if max_steps_per_epoch is None else min(len(loader), max_steps_per_epoch)
-    optimizer = make_optimizer(groups, setup.optim)
-    scheduler = make_scheduler(optimizer, setup.optim, setup.epochs, steps)
-    settings = {
+    settings = _finetune_settings(encoder, view, setup, labelled, repeats, videos, run.seed)
+    trainer = make_trainer(
+        groups, setup.optim, setup.epochs, loader, run, folder=run_dir("finetune", settings),
+        run_config=settings, monitor=setup.monitor, desc=desc,
+    )  # fmt: skip
+    history = fit(model, loader, val_loader, setup.epochs, trainer)
+    logits, labels = predict_videos(
+        model, test, device=run.device, batch_size=eval_batch, num_workers=run.num_workers,
+        progress=run.progress,
+    )  # fmt: skip
+    accuracy = clip_and_video_accuracy(logits, labels)
+    return {"history": history, "best_epoch": history.best_epoch, **accuracy, "model": model}
+
+
+def _finetune_settings(encoder, view, setup, labelled, repeats, videos, seed) -> dict:
+    """What names a fine-tuning run's folder: a change to any of it is another run."""
+    return {
         "encoder": type(encoder.net).__name__,
         "encoder_fingerprint": weights_fingerprint(encoder),
-        "element": dataclasses.asdict(element),
+        "element": dataclasses.asdict(encoder.element),
         "grid": encoder.grid,
         "view": dataclasses.asdict(view),
         "setup": dataclasses.asdict(setup),
-        "train_videos": videos_digest(train_videos),
+        "train_videos": videos_digest(labelled),
         "repeats": repeats,
-        "val_videos": videos_digest(val_videos),
-        "num_classes": num_classes,
+        "val_videos": videos_digest(videos.val),
+        "num_classes": videos.num_classes,
         "seed": seed,
-        "max_steps_per_epoch": max_steps_per_epoch,
-    }
-    history = fit(
-        model,
-        loader,
-        epochs=setup.epochs,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        val_loader=val_loader,
-        device=dev,
-        checkpoint_dir=run_dir("finetune", settings),
-        run_config=settings,
-        monitor=setup.monitor,
-        progress=progress,
-        max_steps_per_epoch=max_steps_per_epoch,
-        desc=desc,
-    )
-    logits, labels = predict_videos(
-        model, test, device=dev, batch_size=eval_batch, num_workers=num_workers, progress=progress
-    )
-    return {
-        "history": history,
-        "best_epoch": history.best_epoch,
-        **clip_and_video_accuracy(logits, labels),
-        "model": model,
+        "max_steps_per_epoch": None,
     }
 
 
 def finetune_fractions(
-    encoder: ElementEncoder,
-    videos: Videos,
-    view: View,
-    setup: Downstream,
-    fractions: Sequence[float] = (1.0, 0.1),
-    *,
-    seed: int = 0,
-    name: str = "",
-    **kwargs,
-) -> dict[float, dict]:
-    """`finetune` on each `fraction` of the labels of `videos.fit` (per class, by `seed`).
+    encoder: ElementEncoder, videos: Videos, view: View, setup: Downstream,
+    fractions: Sequence[float], run: Run, name: str = "",
+) -> dict[float, dict]:  # fmt: skip
+    """`finetune` on each fraction of the labels of `videos.fit`: {fraction: its result}.
 
     Validation uses `videos.val` (held-out training groups), the same for every fraction; the test
     videos are `videos.test`. Every fraction trains the same number of steps per epoch (a subset
     is repeated to the size of the whole labelled set: see `finetune`), so the epochs of the runs
-    cost the same and their curves share one axis. Returns {fraction: finetune result}.
+    cost the same and their curves share one axis.
     """
-    out = {}
-    for fraction in fractions:
-        labelled = subset_by_fraction(videos.fit, fraction, seed)
-        desc = " ".join(filter(None, ["finetune", name, f"{fraction:.0%}"]))
-        out[fraction] = finetune(
-            encoder, labelled, videos.val, videos.test, videos.num_classes, view, setup,
-            seed=seed, desc=desc, samples_per_epoch=len(videos.fit), **kwargs,
+    return {
+        fraction: finetune(
+            encoder,
+            videos,
+            view,
+            setup,
+            run,
+            fraction,
+            desc=" ".join(filter(None, ["finetune", name, f"{fraction:.0%}"])),
         )  # fmt: skip
-    return out
+        for fraction in fractions
+    }
 
 
 def compare_starts(
-    encoders: dict[str, ElementEncoder],
-    videos: Videos,
-    view: View,
-    setup: Downstream,
-    fractions: Sequence[float],
-    **run,
-) -> tuple[dict[str, dict], dict[str, dict]]:
+    encoders: dict[str, ElementEncoder], videos: Videos, view: View, setup: Downstream,
+    fractions: Sequence[float], run: Run,
+) -> tuple[dict[str, dict], dict[str, dict]]:  # fmt: skip
     """The chapters' comparison: `frozen_eval` and `finetune_fractions` for each starting point.
 
     `encoders` maps a name ("pretrained", "random_init") to an encoder; every one is evaluated
     on the same videos with the same budget. Returns ({name: frozen_eval result},
-    {name: {fraction: finetune result}}); `run` holds seed, device and num_workers.
+    {name: {fraction: finetune result}}).
     """
     frozen, tuned = {}, {}
     for name, encoder in encoders.items():
-        frozen[name] = frozen_eval(encoder, videos.train, videos.test, view, setup, **run)
-        tuned[name] = finetune_fractions(encoder, videos, view, setup, fractions, name=name, **run)
+        frozen[name] = frozen_eval(encoder, videos, view, setup, run)
+        tuned[name] = finetune_fractions(encoder, videos, view, setup, fractions, run, name=name)
     return frozen, tuned
 
 

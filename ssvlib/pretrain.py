@@ -1,8 +1,9 @@
-"""Pretext training, the same for every paper: `pretrain(model, task, videos, view, setup)`.
+"""Pretext training, the same for every paper: `pretrain(model, recipe, videos, run)`.
 
 It builds the two datasets (random samples of the training videos; fixed, centred samples of the
-held-out groups for validation, drawn from `task.for_validation()`), the loaders, the optimiser
-and its schedule, and runs `ssvlib.train.fit` in a run folder named by a hash of every setting.
+held-out groups for validation, drawn from `task.for_validation()`), the loaders, and the trainer
+(`ssvlib.train.make_trainer`: the optimiser and its schedule, as fine-tuning builds them), and
+runs `ssvlib.train.fit` in a run folder named by a hash of every setting.
 Re-running it with the same settings loads the finished run instead of training again, and an
 interrupted run resumes from its last epoch. The weights of the epoch with the lowest validation
 loss are kept, as in VCOP's code, or with ``Pretext(monitor="val_acc")`` the most accurate one's.
@@ -22,8 +23,10 @@ from .checkpoint import videos_digest, weights_fingerprint
 from .config import resolve_device, run_dir, seed_everything
 from .data.datasets import TupleDataset
 from .data.loader import make_loader
+from .data.videos import Videos
+from .recipe import Recipe
 from .settings import Pretext, Task, View
-from .train import History, fit, make_optimizer, make_scheduler
+from .train import History, Run, fit, make_trainer
 
 
 def label_frequencies(task: Task, draws: int = 4000, seed: int = 0) -> np.ndarray:
@@ -87,54 +90,39 @@ def pretext_predictions(
 
 
 def pretext_accuracy(
-    model: nn.Module,
-    task: Task,
-    videos: Sequence,
-    view: View,
-    *,
-    samples: int = 400,
-    seed: int = 0,
-    motion: str | None = None,
-    device: str = "auto",
-    num_workers: int | None = 0,
+    model: nn.Module, recipe: Recipe, videos: Sequence, run: Run, samples: int = 400
 ) -> tuple[float, int]:
     """`model`'s pretext accuracy on fixed samples of `videos`, drawn as validation samples are
     (`task.for_validation()`, centred): at least `samples` of them and one per video (each
     copy of a video draws its own). Returns (accuracy, how many samples)."""
     per_video = max(1, -(-samples // max(1, len(videos))))
     data = TupleDataset(
-        list(videos) * per_video, task.for_validation(), view, train=False, seed=seed,
-        motion=motion,
+        list(videos) * per_video, recipe.task.for_validation(), recipe.view, train=False,
+        seed=run.seed, motion=recipe.motion,
     )  # fmt: skip
-    labels, predicted = pretext_predictions(model, data, device=device, num_workers=num_workers)
+    labels, predicted = pretext_predictions(
+        model, data, device=run.device, num_workers=run.num_workers
+    )
     return float((labels == predicted).mean()), len(labels)
 
 
 def pretrain(
     model: nn.Module,
-    task: Task,
-    train_videos: Sequence,
-    val_videos: Sequence,
-    view: View,
-    setup: Pretext,
-    *,
-    device: str = "auto",
-    num_workers: int | None = None,
-    seed: int = 0,
-    motion: str | None = None,
+    recipe: Recipe,
+    videos: Videos,
+    run: Run,
     max_steps_per_epoch: int | None = None,
-    progress: bool = True,
 ) -> History:
-    """Train `model` on `task` samples of `train_videos`, validating on `val_videos`.
+    """Train `model` on the recipe's pretext task over `videos.fit`, validating on `videos.val`.
 
     Returns the History; `model` ends with the weights of its best validation epoch. The run
     folder is ``config.run_dir(task.name, settings)``: change any setting, get a new run.
     """
-    dev = resolve_device(device)
-    train = TupleDataset(train_videos, task, view, train=True, seed=seed, motion=motion)
-    val = validation_data(task, val_videos, view, setup, seed=seed, motion=motion)
+    task, view, setup = recipe.task, recipe.view, recipe.pretext
+    train = TupleDataset(videos.fit, task, view, train=True, seed=run.seed, motion=recipe.motion)
+    val = validation_data(task, videos.val, view, setup, seed=run.seed, motion=recipe.motion)
     dropped = len(train.dropped) + len(val.dropped)
-    if dropped and progress:
+    if dropped and run.progress:
         print(f"{task.name}: {dropped} videos shorter than {task.min_frames} frames dropped")
     settings = {
         "task": {"name": task.name, **dataclasses.asdict(task)},
@@ -144,38 +132,23 @@ def pretrain(
         "initial_weights": weights_fingerprint(model),
         "train_videos": videos_digest(train.records),
         "val_videos": videos_digest(val.records),
-        "seed": seed,
-        "motion": motion,
+        "seed": run.seed,
+        "motion": recipe.motion,
         "max_steps_per_epoch": max_steps_per_epoch,
     }
-    seed_everything(seed)
-    train_loader = make_loader(
-        train, setup.batch_size, train=True, device=dev, num_workers=num_workers, seed=seed
-    )
-    val_loader = make_loader(
-        val, 2 * setup.batch_size, train=False, device=dev, num_workers=num_workers, seed=seed,
-        persistent=True,  # validated after every epoch
+    seed_everything(run.seed)
+    loader = make_loader(
+        train, setup.batch_size, train=True, device=run.device, num_workers=run.num_workers,
+        seed=run.seed,
     )  # fmt: skip
-    steps = (
-        len(train_loader)
-        if max_steps_per_epoch is None
-        else min(len(train_loader), max_steps_per_epoch)
-    )
-    optimizer = make_optimizer(model.parameters(), setup.optim)
-    scheduler = make_scheduler(optimizer, setup.optim, setup.epochs, steps)
-    return fit(
-        model,
-        train_loader,
+    val_loader = make_loader(
+        val, 2 * setup.batch_size, train=False, device=run.device, num_workers=run.num_workers,
+        seed=run.seed, persistent=True,  # validated after every epoch
+    )  # fmt: skip
+    trainer = make_trainer(
+        model.parameters(), setup.optim, setup.epochs, loader, run,
+        folder=run_dir(task.name, settings), run_config=settings, monitor=setup.monitor,
         loss_fn=balanced_loss(task) if setup.balance_classes else None,
-        monitor=setup.monitor,
-        epochs=setup.epochs,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        val_loader=val_loader,
-        device=dev,
-        checkpoint_dir=run_dir(task.name, settings),
-        run_config=settings,
-        max_steps_per_epoch=max_steps_per_epoch,
-        progress=progress,
-        desc=f"{task.name} pretext",
-    )
+        max_steps=max_steps_per_epoch, desc=f"{task.name} pretext",
+    )  # fmt: skip
+    return fit(model, loader, val_loader, setup.epochs, trainer)

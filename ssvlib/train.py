@@ -3,18 +3,18 @@
 A typical run (`ssvlib.pretrain.pretrain` and `ssvlib.evaluate.finetune` both look like this;
 `make_loader` is `ssvlib.data.loader`'s)::
 
-    seed_everything(seed)
+    seed_everything(run.seed)
     model = ...
-    train_loader = make_loader(dataset, batch_size=8, train=True, device=device, seed=seed)
-    optim = Optim("sgd", lr=1e-3)
-    optimizer = make_optimizer(model.parameters(), optim)
-    scheduler = make_scheduler(optimizer, optim, epochs, steps_per_epoch=len(train_loader))
-    history = fit(model, train_loader, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
-                  val_loader=val_loader, checkpoint_dir=run_dir("vcop", settings),
-                  run_config=settings)
+    train_loader = make_loader(dataset, 8, train=True, device=run.device, seed=run.seed)
+    trainer = make_trainer(model.parameters(), Optim("sgd", lr=1e-3), epochs, train_loader,
+                           run, folder=run_dir("vcop", settings), run_config=settings)
+    history = fit(model, train_loader, val_loader, epochs, trainer)
+
+`fit` is a short loop: `fit_epoch` (the optimiser steps), `validate`, and `end_epoch` (keep the
+best weights, write the checkpoint), between `resume` and `finish`.
 
 Checkpoints and resume (`ssvlib.checkpoint`). After every epoch `fit` writes
-`checkpoint_dir/last.pt`; called again with `resume=True` it continues after the last complete
+`trainer.folder/last.pt`; called again with `resume=True` it continues after the last complete
 epoch, and a run that already finished returns at once with its weights loaded, so a notebook can
 be re-executed without retraining. A checkpoint whose `run_config` differs is another run: `fit`
 refuses it (naming the keys) unless `resume=False`. With a validation loader, the weights of the
@@ -211,147 +211,233 @@ def _improved(record: dict, history: History) -> bool:
 # --------------------------------------------------------------------------- the loop
 
 
-def fit(
-    model: nn.Module,
-    train_loader: Iterable,
-    *,
-    epochs: int,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    val_loader: Iterable | None = None,
-    device: str | torch.device = "auto",
-    amp: bool | None = None,
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = True,
-    select_best: bool = True,
-    monitor: str = "val_loss",
-    loss_fn: Callable | None = None,
-    progress: bool = True,
-    max_steps_per_epoch: int | None = None,
-    grad_clip: float | None = None,
-    desc: str = "train",
-    run_config: dict | None = None,
-) -> History:
-    """Train `model` on (inputs, labels) batches; checkpoint, resume, keep the best weights.
+@dataclass(frozen=True)
+class Run:
+    """Where a run trains and how it draws: its seed, its device (resolved once, here), its
+    loader processes (None: 0 on a CPU, 8 with a GPU) and whether it shows progress."""
 
-    amp=None means bf16 autocast on CUDA and none elsewhere. loss_fn (default cross-entropy) must
-    return the batch mean. `monitor` ("val_loss" or "val_acc") chooses the best epoch on the
-    validation loader; select_best loads its weights at the end. run_config is any JSON-able
-    dict that identifies the run. Progress is one bar for the whole run and one closing line.
+    seed: int = 0
+    device: torch.device = torch.device("cpu")
+    num_workers: int | None = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        """A device name ("auto", "cuda", "cpu") becomes the device it names."""
+        if not isinstance(self.device, torch.device):
+            object.__setattr__(self, "device", resolve_device(self.device))
+
+
+@dataclass
+class Trainer:
+    """How `fit` trains: the optimiser and its schedule, the loss, the device and the run folder.
+
+    `amp` None means bf16 autocast on CUDA and none elsewhere; `loss_fn` (default cross-entropy)
+    returns the batch mean; `monitor` ("val_loss" or "val_acc") picks the best epoch, whose
+    weights the model ends with when `select_best`; `max_steps` caps the steps of an epoch. With a
+    `folder`, every epoch is checkpointed there and `run_config` (a JSON-able dict naming the run)
+    must match to resume.
     """
-    check_choice("monitor", monitor, MONITORS)
-    if epochs < 0 or (max_steps_per_epoch is not None and max_steps_per_epoch < 1):
-        raise ValueError(
-            f"need epochs >= 0 and max_steps_per_epoch >= 1 or None "
-            f"(got epochs={epochs}, max_steps_per_epoch={max_steps_per_epoch})"
-        )
-    device = resolve_device(device)
-    use_amp = device.type == "cuda" if amp is None else bool(amp)
-    loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    run_config = checkpoint.normalise_config(run_config)
-    model.to(device)
 
-    # Resume: continue after the last complete epoch (a finished run skips the loop entirely).
-    history, start, best_state = History(monitor=monitor), 0, None
-    if ckpt_dir is not None and resume and (ckpt_dir / "last.pt").exists():
-        ckpt = checkpoint.load_last(ckpt_dir / "last.pt", run_config, epochs)
-        checkpoint.restore(ckpt, model, optimizer, scheduler, train_loader, val_loader)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    device: torch.device = torch.device("cpu")
+    loss_fn: Callable | None = None
+    amp: bool | None = None
+    grad_clip: float | None = None
+    max_steps: int | None = None
+    monitor: str = "val_loss"
+    select_best: bool = True
+    folder: Path | None = None
+    run_config: dict | None = None
+    resume: bool = True
+    desc: str = "train"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Check the choices and fill in the defaults that depend on the device."""
+        check_choice("monitor", self.monitor, MONITORS)
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps} must be >= 1, or None for all")
+        if not isinstance(self.device, torch.device):
+            self.device = resolve_device(self.device)
+        self.amp = self.device.type == "cuda" if self.amp is None else bool(self.amp)
+        self.loss_fn = self.loss_fn if self.loss_fn is not None else nn.CrossEntropyLoss()
+        self.folder = Path(self.folder) if self.folder is not None else None
+        self.run_config = checkpoint.normalise_config(self.run_config)
+
+
+def make_trainer(
+    params: Iterable, optim: Optim, epochs: int, loader: Sized, run: Run, **options
+) -> Trainer:
+    """The optimiser and schedule of `optim` for `epochs` over `loader` (at most
+    ``options["max_steps"]`` steps an epoch), on the run's device; other `options` are
+    `Trainer`'s (folder, run_config, monitor, loss_fn, desc). Pretext training and fine-tuning
+    both start here."""
+    max_steps = options.get("max_steps")
+    steps = len(loader) if max_steps is None else min(len(loader), max_steps)
+    optimizer = make_optimizer(params, optim)
+    scheduler = make_scheduler(optimizer, optim, epochs, steps)
+    options.setdefault("progress", run.progress)
+    return Trainer(optimizer, scheduler, device=run.device, **options)
+
+
+def fit(
+    model: nn.Module, train_loader: Iterable, val_loader: Iterable | None, epochs: int,
+    trainer: Trainer,
+) -> History:  # fmt: skip
+    """Train `model` for `epochs`: after each epoch validate, keep the best and checkpoint.
+
+    A run stopped after any epoch resumes there; a finished one returns at once with its
+    weights loaded. Progress is one bar for the whole run and one closing line.
+    """
+    if epochs < 0:
+        raise ValueError(f"need epochs >= 0, got {epochs}")
+    model.to(trainer.device)
+    history, start = resume(model, train_loader, val_loader, epochs, trainer)
+    net = distributed.wrap(model, trainer.device)
+    steps = _epoch_steps(train_loader, trainer.max_steps)
+    bar = tqdm(
+        total=None if steps is None else steps * (epochs - start), desc=trainer.desc,
+        disable=not trainer.progress or start == epochs or not distributed.is_main(), leave=False,
+    )  # fmt: skip
+    best = None
+    for epoch in range(start, epochs):
+        started = time.perf_counter()
+        record = fit_epoch(net, train_loader, epoch, trainer, bar)
+        record["val_loss"], record["val_acc"] = validate(model, val_loader, trainer)
+        record["seconds"] = time.perf_counter() - started
+        best = end_epoch(model, history, record, trainer, (train_loader, val_loader)) or best
+    bar.close()
+    return finish(model, history, epochs, start, trainer, best)
+
+
+def resume(
+    model: nn.Module, train_loader: Iterable, val_loader: Iterable | None, epochs: int,
+    trainer: Trainer,
+) -> tuple[History, int]:  # fmt: skip
+    """The run so far and the epoch to start from: the folder's last checkpoint, restored into
+    the model, optimiser, schedule and loaders, or a fresh History and epoch 0."""
+    history, start = History(monitor=trainer.monitor), 0
+    last = trainer.folder / "last.pt" if trainer.folder is not None else None
+    if last is not None and trainer.resume and last.exists():
+        ckpt = checkpoint.load_last(last, trainer.run_config, epochs)
+        checkpoint.restore(
+            ckpt, model, trainer.optimizer, trainer.scheduler, train_loader, val_loader
+        )
         history, start = History.from_dict(ckpt["history"]), ckpt["epoch"]
     history.left_out = list(getattr(getattr(train_loader, "dataset", None), "unreadable", []))
-    net, main = model, distributed.is_main()
-    if distributed.active():  # torchrun: gradients averaged over the processes at every step
-        from torch.nn.parallel import DistributedDataParallel
+    return history, start
 
-        if device.type == "cuda":  # batch norm over the global batch, as on one process
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
-    steps = _epoch_steps(train_loader, max_steps_per_epoch)
-    bar = tqdm(
-        total=None if steps is None else steps * (epochs - start),
-        desc=desc,
-        disable=not progress or start == epochs or not main,
-        leave=False,
-    )
-    for epoch in range(start, epochs):
-        _set_epoch(train_loader, epoch)
-        model.train()
-        started = time.perf_counter()
-        tally, skipped = _Tally(), []
-        for step, batch in enumerate(itertools.islice(train_loader, max_steps_per_epoch)):
-            inputs, labels = _to_device(batch, device)
-            skipped.extend(batch.skipped if isinstance(batch, Batch) else ())
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                outputs = net(inputs)
-                loss = loss_fn(outputs, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            lr, loss_value = optimizer.param_groups[0]["lr"], loss.item()
-            if not math.isfinite(loss_value):  # stop before the weights take a NaN step
-                raise FloatingPointError(
-                    f"{desc}: the loss is {loss_value} at epoch {epoch + 1}, step {step + 1} "
-                    f"(lr={lr:g}). Lower the learning rate, set grad_clip, or check the inputs."
-                )
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            tally.add(loss_value, outputs, labels)
-            bar.update()
-            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {tally.loss:.3f}", refresh=False)
-        tally.combine_processes()
-        skipped = distributed.gather_lists(skipped)
-        if tally.samples == 0:
-            raise ValueError(
-                f"{desc}: train_loader yielded no batches in epoch {epoch + 1} "
-                "(empty dataset, or batch_size larger than it with drop_last=True?)"
-            )
-        train_seconds = time.perf_counter() - started
+def fit_epoch(net: nn.Module, loader: Iterable, epoch: int, trainer: Trainer, bar) -> dict:
+    """One epoch of optimiser steps; returns its record: training loss and accuracy, the last
+    learning rate, samples per second and the videos skipped as unreadable (validation and the
+    epoch's seconds are `fit`'s to fill in)."""
+    _set_epoch(loader, epoch)
+    net.train()
+    started = time.perf_counter()
+    tally, skipped, lr = _Tally(), [], None
+    for step, batch in enumerate(itertools.islice(loader, trainer.max_steps)):
+        inputs, labels = _to_device(batch, trainer.device)
+        skipped.extend(batch.skipped if isinstance(batch, Batch) else ())
+        lr = trainer.optimizer.param_groups[0]["lr"]
+        loss, outputs = train_step(
+            net, inputs, labels, trainer, f"epoch {epoch + 1}, step {step + 1}"
+        )
+        tally.add(loss, outputs, labels)
+        bar.update()
+        bar.set_postfix_str(f"epoch {epoch + 1} loss {tally.loss:.3f}", refresh=False)
+    tally.combine_processes()
+    if tally.samples == 0:
+        raise ValueError(
+            f"{trainer.desc}: the training loader yielded no batches in epoch {epoch + 1} "
+            "(empty dataset, or batch_size larger than it with drop_last=True?)"
+        )
+    skipped = distributed.gather_lists(skipped)
+    return {
+        "epoch": epoch + 1, "train_loss": tally.loss, "train_acc": tally.acc, "val_loss": None,
+        "val_acc": None, "lr": lr, "samples_per_s": tally.samples / (time.perf_counter() - started),
+        "seconds": None, "skipped": skipped,
+    }  # fmt: skip
 
-        val_loss, val_acc = None, None
-        if val_loader is not None:
-            val_loss, val_acc = evaluate_loss(model, val_loader, device, loss_fn, amp=use_amp)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": tally.loss,
-            "train_acc": tally.acc,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "lr": lr,
-            "samples_per_s": tally.samples / train_seconds,
-            "seconds": time.perf_counter() - started,
-            "skipped": skipped,
-        }
-        if _improved(record, history):
-            history.best_epoch, history.best_val_loss = epoch + 1, val_loss
-            if select_best:  # before last.pt, which then names this epoch as the best
-                best_state = checkpoint.keep_best(model, epoch + 1, ckpt_dir if main else None)
-        history.epochs.append(record)
-        if ckpt_dir is not None and main:  # one writer; the others wait below
-            checkpoint.save(
-                {  # everything needed to continue after this epoch
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "history": history.to_dict(),
-                    "run_config": run_config,
-                    "rng": checkpoint.rng_state(train_loader, val_loader),
-                },
-                ckpt_dir / "last.pt",
-            )
-        distributed.barrier()
-    bar.close()
 
-    if select_best and history.best_epoch is not None:
-        if ckpt_dir is not None:
-            best_state = checkpoint.read_best(ckpt_dir, history.best_epoch)
-        if best_state is not None:
-            model.load_state_dict(best_state)
-    if progress and main:
-        print(_summary(desc, history, epochs, resumed_from=start, folder=ckpt_dir))
+def train_step(
+    net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, trainer: Trainer, where: str
+) -> tuple[float, torch.Tensor]:
+    """One optimiser step on a batch: forward (bf16 autocast where `trainer.amp`), backward,
+    step, schedule. Returns (the batch's loss, the outputs). A loss that is not finite stops the
+    run before the weights take the step, naming `where` it happened."""
+    with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=trainer.amp):
+        outputs = net(inputs)
+        loss = trainer.loss_fn(outputs, labels)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    value = loss.item()
+    if not math.isfinite(value):
+        lr = trainer.optimizer.param_groups[0]["lr"]
+        raise FloatingPointError(
+            f"{trainer.desc}: the loss is {value} at {where} (lr={lr:g}). Lower the learning "
+            "rate, set grad_clip, or check the inputs."
+        )
+    if trainer.grad_clip is not None:
+        nn.utils.clip_grad_norm_(net.parameters(), trainer.grad_clip)
+    trainer.optimizer.step()
+    if trainer.scheduler is not None:
+        trainer.scheduler.step()
+    return value, outputs
+
+
+def validate(
+    model: nn.Module, loader: Iterable | None, trainer: Trainer
+) -> tuple[float | None, float | None]:
+    """Validation loss and accuracy after an epoch; (None, None) without a validation loader."""
+    if loader is None:
+        return None, None
+    return evaluate_loss(model, loader, trainer.device, trainer.loss_fn, amp=trainer.amp)
+
+
+def end_epoch(
+    model: nn.Module, history: History, record: dict, trainer: Trainer, loaders: tuple
+) -> dict | None:
+    """Append the epoch's record; keep the weights when it is the best so far (returned, on
+    the main process); write the checkpoint that a resumed run starts from."""
+    main, best = distributed.is_main(), None
+    if _improved(record, history):
+        history.best_epoch, history.best_val_loss = record["epoch"], record["val_loss"]
+        if trainer.select_best:  # before last.pt, which then names this epoch as the best
+            folder = trainer.folder if main else None
+            best = checkpoint.keep_best(model, record["epoch"], folder)
+    history.epochs.append(record)
+    if trainer.folder is not None and main:  # one writer; the others wait below
+        checkpoint.save(
+            {  # everything needed to continue after this epoch
+                "epoch": record["epoch"],
+                "model": model.state_dict(),
+                "optimizer": trainer.optimizer.state_dict(),
+                "scheduler": (
+                    trainer.scheduler.state_dict() if trainer.scheduler is not None else None
+                ),
+                "history": history.to_dict(),
+                "run_config": trainer.run_config,
+                "rng": checkpoint.rng_state(*loaders),
+            },
+            trainer.folder / "last.pt",
+        )
+    distributed.barrier()
+    return best
+
+
+def finish(
+    model: nn.Module, history: History, epochs: int, start: int, trainer: Trainer, best
+) -> History:
+    """Load the best epoch's weights (with `select_best`) and print the run's closing line."""
+    if trainer.select_best and history.best_epoch is not None:
+        if trainer.folder is not None:
+            best = checkpoint.read_best(trainer.folder, history.best_epoch)
+        if best is not None:
+            model.load_state_dict(best)
+    if trainer.progress and distributed.is_main():
+        print(_summary(trainer.desc, history, epochs, resumed_from=start, folder=trainer.folder))
     return history
 
 

@@ -22,7 +22,7 @@ from ssvlib import distributed
 from ssvlib.config import seed_everything
 from ssvlib.data.loader import make_loader
 from ssvlib.settings import Optim
-from ssvlib.train import fit, make_optimizer, make_scheduler
+from ssvlib.train import Trainer, fit, make_optimizer, make_scheduler
 
 GLOBAL_BATCH = 8
 
@@ -63,10 +63,11 @@ def main(out: Path, epochs: int) -> None:
         losses.append(loss.item())
         return loss
 
-    history = fit(
-        model, loader, epochs=epochs, optimizer=optimizer, scheduler=scheduler, device=device,
-        loss_fn=loss_fn, checkpoint_dir=out / "run", run_config={"test": "ddp"}, progress=False,
+    trainer = Trainer(
+        optimizer, scheduler, device=device, loss_fn=loss_fn, folder=out / "run",
+        run_config={"test": "ddp"}, progress=False,
     )  # fmt: skip
+    history = fit(model, loader, None, epochs, trainer)
     rank = distributed.rank()
     (out / f"losses-{rank}.json").write_text(json.dumps(losses))
     if distributed.is_main():

@@ -53,10 +53,12 @@ def test_bad_seeds_are_refused_with_an_example(value):
 def test_each_baseline_and_variant_gets_an_encoder_for_its_own_input(monkeypatch):
     import ssvlib.ablation as ablation
     from ssvlib.papers import o3n
+    from ssvlib.train import Run
 
     seen = []
 
-    def fake_pretrain(model, task, *args, **kwargs):
+    def fake_pretrain(model, recipe, videos, run):
+        assert run.seed == 0 and run.device.type == "cpu"
         return SimpleNamespace(best={"val_acc": 0.5})
 
     def fake_eval(encoder, *args, **kwargs):
@@ -69,7 +71,7 @@ def test_each_baseline_and_variant_gets_an_encoder_for_its_own_input(monkeypatch
     videos = SimpleNamespace(fit=[], val=[], train=[], test=[])
     found = ablation.run_ablation(
         o3n.build_model, o3n.ablations(recipe, epochs=1), videos, "small2d", [0],
-        baselines=o3n.baselines(recipe),
+        Run(seed=7, device="cpu"), o3n.baselines(recipe),
     )  # fmt: skip
     assert [r.variant for r in found[:3]] == list(o3n.baselines(recipe))
     assert all(r.pretext_val_acc is None for r in found[:3])

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from test_results import chapter_outputs
 
-import ssvlib.chapter as chapter_module
+import ssvlib.prepare as prepare_module
 from ssvlib.chapter import Chapter
 from ssvlib.papers import opn
 from ssvlib.results import collect_metrics, load_results
@@ -42,7 +42,7 @@ def opened(monkeypatch):
         videos.readable = lambda: videos
         return videos
 
-    monkeypatch.setattr(chapter_module, "open_videos", fake_open)
+    monkeypatch.setattr(prepare_module, "open_videos", fake_open)
     monkeypatch.delenv("SSV_SMOKE", raising=False)
     return calls
 
@@ -60,7 +60,7 @@ def test_bad_parameters_fail_before_the_videos_are_opened(opened):
 def test_the_results_file_records_the_run_and_the_chapters_own_parameters(opened, tmp_path):
     chapter = open_run("opn", **{**PARAMETERS, "epochs": 7})
     assert opened == [("builtin", None, 1)]
-    assert chapter.recipe.pretext.epochs == 7 and chapter.run["seed"] == 3
+    assert chapter.recipe.pretext.epochs == 7 and chapter.run.seed == 3
     changed = opn.with_switches(chapter.recipe, channel_split=False)
     assert chapter.use(changed, channel_split=False) is changed and chapter.recipe is changed
     history = History(epochs=[{"epoch": 1, "train_acc": 0.3, "val_acc": 0.25}], best_epoch=1)

@@ -38,6 +38,16 @@ from ssvlib.tasks.vcop import VCOP
 H, W = 24, 32
 
 
+def fit_with(model, loader, *, epochs, val_loader=None, **options):
+    """`fit` with the `Trainer`'s fields as keywords (checkpoint_dir: its folder)."""
+    from ssvlib.train import Trainer, fit
+
+    options["folder"] = options.pop("checkpoint_dir", None)
+    if "max_steps_per_epoch" in options:
+        options["max_steps"] = options.pop("max_steps_per_epoch")
+    return fit(model, loader, val_loader, epochs, Trainer(**options))
+
+
 def fake_frames(num_frames: int) -> np.ndarray:
     """Frames that say where they come from: R = frame index, G = 4*column, B = 4*row."""
     t, y, x = np.meshgrid(np.arange(num_frames), np.arange(H), np.arange(W), indexing="ij")
@@ -600,7 +610,7 @@ def test_unreadable_videos_are_left_out_or_skipped_and_listed_by_fit(
     three_videos_and_noise, monkeypatch, capsys
 ):
     from ssvlib.settings import Optim
-    from ssvlib.train import fit, make_optimizer
+    from ssvlib.train import make_optimizer
 
     records = three_videos_and_noise
     with pytest.warns(UserWarning, match="1 unreadable videos left out"):
@@ -628,7 +638,9 @@ def test_unreadable_videos_are_left_out_or_skipped_and_listed_by_fit(
             return model(x.float())
 
     with pytest.warns(UserWarning, match="skipped an unreadable video during training"):
-        history = fit(Float(), loader, epochs=2, optimizer=optimizer, loss_fn=loss, device="cpu")
+        history = fit_with(
+            Float(), loader, epochs=2, optimizer=optimizer, loss_fn=loss, device="cpu"
+        )
     assert [r["skipped"] for r in history.epochs] == [[broken], [broken]]
     assert history.skipped == sorted([broken, str(records[3].path)])
     assert "2 unreadable videos were skipped" in capsys.readouterr().out

@@ -16,6 +16,7 @@ from ssvlib import evaluate as E
 from ssvlib.data.index import VideoRecord
 from ssvlib.models.tuple_model import ElementEncoder
 from ssvlib.settings import Element, Optim, View
+from ssvlib.train import Run
 
 
 class TinyEncoder(nn.Module):
@@ -156,16 +157,13 @@ def test_linear_probe_is_at_chance_on_random_labels():
     assert result["train_acc"] > result["test_acc"]
 
 
-def test_linear_probe_is_deterministic_full_and_minibatch():
+def test_linear_probe_is_deterministic_on_tensors_and_arrays():
     xtr, ytr = blobs(120, 3, 8, seed=2, spread=3.0)
     xte, yte = blobs(60, 3, 8, seed=3, spread=3.0)
     kw = dict(epochs=5, lr=0.05, weight_decay=1e-3, seed=4)
-    for batch_size in (None, 16):
-        a = E.linear_probe(xtr, ytr, xte, yte, batch_size=batch_size, **kw)
-        b = E.linear_probe(
-            xtr.numpy(), ytr.numpy(), xte.numpy(), yte.numpy(), batch_size=batch_size, **kw
-        )
-        assert a == b and 0.0 <= a["test_acc"] <= 1.0
+    a = E.linear_probe(xtr, ytr, xte, yte, **kw)
+    b = E.linear_probe(xtr.numpy(), ytr.numpy(), xte.numpy(), yte.numpy(), **kw)
+    assert a == b and 0.0 <= a["test_acc"] <= 1.0
 
 
 # ---------------------------------------------------------------- clip- and video-level accuracy
@@ -319,7 +317,10 @@ def dark_bright(tmp_path_factory):
             rel = f"{name}/v_{name}_g{k + 1:02d}_c01.avi"
             path = level_video(root / rel, level + 6 * k - 20, seed=10 * label + k)
             parts[part].append(VideoRecord(rel, path, label, name, k + 1, 1))
-    return parts
+    return SimpleNamespace(**parts, fit=parts["train"], num_classes=2)
+
+
+QUIET = Run(device="cpu", progress=False)
 
 
 @pytest.fixture
@@ -336,34 +337,14 @@ SETUP = E.Downstream(
 
 
 def test_frozen_eval_probes_and_retrieves_on_video_files(dark_bright):
-    result = E.frozen_eval(
-        tiny_encoder(),
-        dark_bright["train"],
-        dark_bright["test"],
-        VIEW,
-        SETUP,
-        device="cpu",
-        progress=False,
-        ks=(1, 3),
-    )
+    result = E.frozen_eval(tiny_encoder(), dark_bright, VIEW, SETUP, QUIET, ks=(1, 3))
     assert result["linear_probe_acc"] == 1.0 and result["retrieval_topk"] == {1: 1.0, 3: 1.0}
     assert result["train"].pooled.shape == (8, 4) and result["test"].retrieval.shape == (4, 4)
     assert result["test"].labels.tolist() == [0, 0, 1, 1]
 
 
-def finetune(encoder, parts, **kwargs):
-    return E.finetune(
-        encoder,
-        parts["train"],
-        parts["val"],
-        parts["test"],
-        2,
-        VIEW,
-        SETUP,
-        device="cpu",
-        progress=False,
-        **kwargs,
-    )
+def finetune(encoder, videos, **kwargs):
+    return E.finetune(encoder, videos, VIEW, SETUP, QUIET, **kwargs)
 
 
 def test_finetune_learns_picks_the_best_val_epoch_and_caches_its_run(
@@ -409,18 +390,7 @@ def steps_taken(run) -> int:
 
 def test_finetune_fractions_runs_each_fraction_apart_at_the_same_cost(dark_bright, cache):
     setup = E.Downstream(epochs=2, batch_size=2, clips_per_video=1, optim=Optim("adamw"))
-    videos = SimpleNamespace(  # what finetune_fractions reads of a Videos
-        fit=dark_bright["train"], val=dark_bright["val"], test=dark_bright["test"], num_classes=2
-    )
-    out = E.finetune_fractions(
-        tiny_encoder(),
-        videos,
-        VIEW,
-        setup,
-        (1.0, 0.5),
-        device="cpu",
-        progress=False,
-    )
+    out = E.finetune_fractions(tiny_encoder(), dark_bright, VIEW, setup, (1.0, 0.5), QUIET)
     assert list(out) == [1.0, 0.5]
     assert all({"history", "video_acc", "clip_acc", "model"} <= set(r) for r in out.values())
     runs = sorted((cache / "runs").glob("*finetune-*"))
@@ -429,38 +399,10 @@ def test_finetune_fractions_runs_each_fraction_apart_at_the_same_cost(dark_brigh
     assert [steps_taken(run) for run in runs] == [2 * 4, 2 * 4]
 
 
-def test_finetune_samples_per_epoch_repeats_a_small_labelled_set(dark_bright, cache):
-    setup = E.Downstream(epochs=1, batch_size=2, clips_per_video=1, optim=Optim("adamw"))
-    two = [dark_bright["train"][0], dark_bright["train"][4]]  # one video per class
-    E.finetune(
-        tiny_encoder(),
-        two,
-        dark_bright["val"],
-        dark_bright["test"],
-        2,
-        VIEW,
-        setup,
-        device="cpu",
-        progress=False,
-        samples_per_epoch=5,
-    )
-    [run] = list((cache / "runs").glob("*finetune-*"))
-    assert steps_taken(run) == 3  # 2 videos x 3 copies >= 5 samples, in batches of 2
-
-
 def test_finetune_without_validation_videos_keeps_the_last_epoch(dark_bright, cache):
     setup = E.Downstream(epochs=2, batch_size=4, clips_per_video=1, optim=Optim("adamw"))
-    result = E.finetune(
-        tiny_encoder(),
-        dark_bright["train"],
-        [],
-        dark_bright["test"],
-        2,
-        VIEW,
-        setup,
-        device="cpu",
-        progress=False,
-    )
+    no_val = SimpleNamespace(fit=dark_bright.fit, val=[], test=dark_bright.test, num_classes=2)
+    result = E.finetune(tiny_encoder(), no_val, VIEW, setup, QUIET)
     history = result["history"]
     assert len(history.epochs) == 2 and result["best_epoch"] is None
     assert history.series("val_acc") == [None, None] and history.best["epoch"] == 2
@@ -468,17 +410,8 @@ def test_finetune_without_validation_videos_keeps_the_last_epoch(dark_bright, ca
 
 def test_finetune_needs_videos(dark_bright, cache):
     with pytest.raises(ValueError, match="no videos"):
-        E.finetune(
-            tiny_encoder(),
-            [],
-            dark_bright["val"],
-            dark_bright["test"],
-            2,
-            VIEW,
-            SETUP,
-            device="cpu",
-            progress=False,
-        )
+        empty = SimpleNamespace(fit=[], val=dark_bright.val, test=dark_bright.test, num_classes=2)
+        E.finetune(tiny_encoder(), empty, VIEW, SETUP, QUIET)
 
 
 def test_label_fractions():

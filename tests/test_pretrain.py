@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,10 +17,16 @@ from ssvlib.papers import vcop
 from ssvlib.pretrain import pretext_predictions, pretrain, validation_data
 from ssvlib.settings import Optim, Pretext, View
 from ssvlib.tasks.vcop import VCOP
+from ssvlib.train import Run
 
 TASK = VCOP(num_clips=3, clip_len=2, gap=1)  # an 8-frame window
 VIEW = View(size=None, crop=16)
 SETUP = Pretext(epochs=2, batch_size=2, optim=Optim("adamw", lr=1e-3))
+RECIPE = dataclasses.replace(
+    vcop.PRESETS["cpu"], task=TASK, view=VIEW, pretext=SETUP, head={"hidden": 8}
+)
+CPU = Run(device="cpu")
+QUIET = Run(device="cpu", progress=False)
 
 
 def moving_bar(num_frames: int, seed: int) -> np.ndarray:
@@ -42,7 +49,7 @@ def videos(tmp_path_factory):
         rel = f"Bar/v_Bar_g{group:02d}_c{k + 1:02d}.avi"
         path = write_video(root / rel, moving_bar(frames, seed=k))
         records.append(VideoRecord(rel, path, 0, "Bar", group, k + 1))
-    return {"train": records[:4], "val": records[4:]}
+    return SimpleNamespace(fit=records[:4], val=records[4:], train=records[:4])
 
 
 @pytest.fixture
@@ -54,8 +61,7 @@ def cache(tmp_path, monkeypatch):
 
 def model(seed: int = 0):
     seed_everything(seed)
-    recipe = dataclasses.replace(vcop.PRESETS["cpu"], task=TASK, head={"hidden": 8})
-    return vcop.build_model(Small3D(widths=(4, 4, 8, 8)), recipe)
+    return vcop.build_model(Small3D(widths=(4, 4, 8, 8)), RECIPE)
 
 
 def runs(cache):
@@ -64,7 +70,7 @@ def runs(cache):
 
 def test_pretrain_trains_then_loads_the_finished_run(videos, cache, capsys, monkeypatch):
     first = model()
-    history = pretrain(first, TASK, videos["train"], videos["val"], VIEW, SETUP, device="cpu")
+    history = pretrain(first, RECIPE, videos, CPU)
     out = capsys.readouterr().out
     assert "vcop: 1 videos shorter than 8 frames dropped" in out
     assert "vcop pretext: trained 2 epochs" in out
@@ -83,29 +89,22 @@ def test_pretrain_trains_then_loads_the_finished_run(videos, cache, capsys, monk
     second = model()  # the same start: the finished run's weights are loaded
     with monkeypatch.context() as patch:
         patch.setattr(torch.optim.Optimizer, "zero_grad", no_training)
-        again = pretrain(
-            second, TASK, videos["train"], videos["val"], VIEW, SETUP, device="cpu", progress=False
-        )
+        again = pretrain(second, RECIPE, videos, QUIET)
     assert again == history
     assert all(torch.equal(v, second.state_dict()[k]) for k, v in first.state_dict().items())
     assert runs(cache) == [run]
 
 
 def test_a_changed_setting_trains_a_new_run(videos, cache):
-    pretrain(
-        model(), TASK, videos["train"], videos["val"], VIEW, SETUP, device="cpu", progress=False
-    )
+    pretrain(model(), RECIPE, videos, QUIET)
     other = Pretext(epochs=1, batch_size=2, optim=Optim("adamw", lr=1e-3))
-    history = pretrain(
-        model(), TASK, videos["train"], videos["val"], VIEW, other, device="cpu", progress=False
-    )
+    history = pretrain(model(), dataclasses.replace(RECIPE, pretext=other), videos, QUIET)
     assert len(history.epochs) == 1 and len(runs(cache)) == 2
 
 
 def test_other_initial_weights_are_another_run(videos, cache):
     for seed in (0, 1):
-        args = (model(seed=seed), TASK, videos["train"], videos["val"], VIEW, SETUP)
-        pretrain(*args, device="cpu", progress=False)
+        pretrain(model(seed=seed), RECIPE, videos, QUIET)
     assert len(runs(cache)) == 2
 
 
@@ -144,7 +143,7 @@ class VCOPNever:
 def test_pretext_predictions_are_the_models_answers_on_the_validation_samples(videos):
     net = model()
     data = validation_data(
-        TASK, videos["val"], VIEW, dataclasses.replace(SETUP, val_samples_per_video=3)
+        TASK, videos.val, VIEW, dataclasses.replace(SETUP, val_samples_per_video=3)
     )
     assert len(data) == 2 * 3  # 3 samples of each held-out video but the 6-frame one
     net.train()

@@ -17,6 +17,7 @@ from ssvlib.data.loader import EpochSampler, default_num_workers, make_loader
 from ssvlib.settings import Optim
 from ssvlib.train import (
     History,
+    Trainer,
     evaluate_loss,
     fit,
     lr_factor,
@@ -25,6 +26,14 @@ from ssvlib.train import (
 )
 
 DIM = 4
+
+
+def fit_with(model, loader, *, epochs, val_loader=None, **options):
+    """`fit` with the `Trainer`'s fields as keywords (checkpoint_dir: its folder)."""
+    options["folder"] = options.pop("checkpoint_dir", None)
+    if "max_steps_per_epoch" in options:
+        options["max_steps"] = options.pop("max_steps_per_epoch")
+    return fit(model, loader, val_loader, epochs, Trainer(**options))
 
 
 class Blobs(Dataset):
@@ -80,10 +89,10 @@ def make_run(seed=0, lr=0.1, epochs=3, num_workers=0, train=None):
 
 
 def run(tmp, epochs, total_epochs=3, **kwargs):
-    """fit() on a fresh make_run(); returns (model, history)."""
+    """fit_with() on a fresh make_run(); returns (model, history)."""
     extra = {k: kwargs.pop(k) for k in ("run_config", "resume", "select_best") if k in kwargs}
     model, loader, val, opt, sched = make_run(epochs=total_epochs, **kwargs)
-    history = fit(
+    history = fit_with(
         model,
         loader,
         epochs=epochs,
@@ -118,7 +127,7 @@ def plain_optimizer(model, lr=0.1):
 
 def test_tiny_model_learns_and_history_has_every_field():
     model, loader, val, opt, sched = make_run(lr=0.05, epochs=4)
-    history = fit(
+    history = fit_with(
         model,
         loader,
         epochs=4,
@@ -169,7 +178,7 @@ def test_fit_prints_one_summary_line_per_run(tmp_path, capsys):
     outputs = []
     for _ in range(2):  # the second call finds the finished run
         model, loader, val, opt, sched = make_run(epochs=3)
-        history = fit(model, loader, epochs=3, optimizer=opt, scheduler=sched, val_loader=val,
+        history = fit_with(model, loader, epochs=3, optimizer=opt, scheduler=sched, val_loader=val,
                       device="cpu", checkpoint_dir=tmp_path, desc="blobs")  # fmt: skip
         outputs.append(capsys.readouterr().out.strip().splitlines())
     first, second = outputs
@@ -212,7 +221,7 @@ def test_finished_run_loads_without_training(tmp_path):
 
     seed_everything(7)
     fresh = tiny_model()
-    again = fit(
+    again = fit_with(
         fresh,
         Exploding(),
         epochs=2,
@@ -246,7 +255,7 @@ def test_nan_loss_names_epoch_and_step():
     model, _, _, opt, _ = make_run()
     loader = make_loader(Blobs(32, nan_at=19), 8, train=False, device="cpu")  # step 3 holds 19
     with pytest.raises(FloatingPointError, match=r"epoch 1, step 3.*[Ll]ower the learning rate"):
-        fit(model, loader, epochs=1, optimizer=opt, device="cpu", progress=False)
+        fit_with(model, loader, epochs=1, optimizer=opt, device="cpu", progress=False)
 
 
 @pytest.mark.parametrize("use_dir", [True, False])
@@ -257,7 +266,7 @@ def test_select_best_restores_weights_of_lowest_val_loss(tmp_path, use_dir):
     def train(epochs, select_best=True):
         seed_everything(0)
         model = tiny_model()
-        history = fit(
+        history = fit_with(
             model,
             make_loader(Blobs(64, seed=1, flip_after=1), 8, train=True, device="cpu"),
             epochs=epochs,
@@ -309,7 +318,7 @@ def test_monitor_chooses_the_best_epoch_and_its_weights(tmp_path, monitor, best,
     seed_everything(0)
     model = Scripted()
     val = [(torch.zeros(4, DIM), torch.zeros(4, dtype=torch.long))]
-    history = fit(
+    history = fit_with(
         model,
         make_loader(Blobs(16), 8, train=True, device="cpu"),
         epochs=3,
@@ -330,7 +339,7 @@ def test_monitor_chooses_the_best_epoch_and_its_weights(tmp_path, monitor, best,
 def test_unknown_monitor_lists_the_valid_ones():
     model = tiny_model()
     with pytest.raises(ValueError, match="'val_loss', 'val_acc'"):
-        fit(
+        fit_with(
             model,
             [],
             epochs=1,
@@ -343,7 +352,7 @@ def test_unknown_monitor_lists_the_valid_ones():
 
 def test_max_steps_per_epoch_and_extra_batch_entries():
     model, loader, _, opt, sched = make_run(epochs=2)
-    history = fit(
+    history = fit_with(
         model,
         loader,
         epochs=2,
@@ -395,7 +404,9 @@ class Recorder(nn.Linear):
 def test_fit_calls_set_epoch_and_workers_see_it(num_workers):
     model = Recorder()
     loader = make_loader(EpochStamp(), 4, train=True, device="cpu", num_workers=num_workers)
-    fit(model, loader, epochs=3, optimizer=plain_optimizer(model), device="cpu", progress=False)
+    fit_with(
+        model, loader, epochs=3, optimizer=plain_optimizer(model), device="cpu", progress=False
+    )
     assert model.seen == [0.0] * 8 + [1.0] * 8 + [2.0] * 8  # 0-based epoch, in every worker
     assert loader.sampler.epoch == 2
 
@@ -405,7 +416,7 @@ def test_amp_true_runs_bf16_autocast_and_still_learns():
     model, loader, val, opt, sched = make_run(lr=0.05, epochs=3)
     dtypes = set()
     model[1].register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
-    history = fit(
+    history = fit_with(
         model,
         loader,
         epochs=3,

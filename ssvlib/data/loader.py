@@ -297,6 +297,25 @@ def collate(samples: Sequence[tuple]) -> Batch | Any:
     return Batch(inputs, labels, skipped)
 
 
+def epoch_sampler(size: int, batch_size: int, seed: int, train: bool) -> tuple[EpochSampler, int]:
+    """The sampler of a loader and its batch size per process: under torchrun a training loader
+    takes this process's share of every global batch of `batch_size`."""
+    processes = distributed.world_size()
+    if not (train and processes > 1):
+        return EpochSampler(size, seed, shuffle=train, keyed=True), batch_size
+    if batch_size % processes:
+        raise ValueError(
+            f"batch_size={batch_size} (the global batch) must divide among the "
+            f"{processes} processes; choose a multiple of {processes}"
+        )
+    batch_size //= processes
+    sampler = EpochSampler(
+        size, seed, batch_size=batch_size, rank=distributed.rank(), world_size=processes,
+        keyed=True,
+    )  # fmt: skip
+    return sampler, batch_size
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -324,19 +343,7 @@ def make_loader(
             f"num_workers={workers!r} must be an integer >= 0 (0 loads in the main process) and "
             f"batch_size={batch_size} >= 1"
         )
-    sampler = EpochSampler(len(dataset), seed, shuffle=train, keyed=True)
-    processes = distributed.world_size()
-    if train and processes > 1:  # each process takes its share of every global batch
-        if batch_size % processes:
-            raise ValueError(
-                f"batch_size={batch_size} (the global batch) must divide among the "
-                f"{processes} processes; choose a multiple of {processes}"
-            )
-        batch_size //= processes
-        sampler = EpochSampler(
-            len(dataset), seed, batch_size=batch_size, rank=distributed.rank(),
-            world_size=processes, keyed=True,
-        )  # fmt: skip
+    sampler, batch_size = epoch_sampler(len(dataset), batch_size, seed, train)
     status, context = None, None
     if workers:
         status = tempfile.mkdtemp(prefix="ssv-loader-")
