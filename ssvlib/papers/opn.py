@@ -113,12 +113,15 @@ PRESETS: dict[str, Recipe] = {
     # frame's crop shifted by up to +-5 pixels, one colour channel per frame. At 80x80, pool5
     # is 2x2 (grid=2). Solver: SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 64, 170k
     # iterations, x0.1 at 130k: 1,141 epochs of one tuple per split-1 training video, step at
-    # epoch 872 (with two groups held out for validation, an epoch has ~8% fewer tuples).
+    # epoch 872 (groups 24 and 25, held out for validation, are 1,061 of split 1's 9,537
+    # training videos: an epoch here has 11% fewer tuples).
     # Ours, since the code reads precomputed frames and patch positions: four frames 6 apart
     # from an optical-flow window in the top quarter, the patch placed by frame differences
     # summed over the tuple (`ssvlib.data.motion.high_motion_patch`). Also ours: pixels
-    # scaled to [-1, 1] (the code subtracts 96.5), weight decay on biases and batch-norm
-    # parameters too (Caffe's prototxt exempts them), one fc7 batch norm for all pairs (the
+    # scaled to [-1, 1] (the code subtracts 96.5), weight decay on every parameter
+    # (train_opn.prototxt exempts conv and fc biases, decay_mult 0, and the BatchNorm
+    # statistics; its Scale layers, the learned scale and shift, have no param block, so Caffe
+    # decays them as we do), one fc7 batch norm for all pairs (the
     # code shares its statistics but gives each pair its own scale and shift), pairs in
     # itertools order (the code: (0,1),(1,2),(2,3),(0,2),(1,3),(0,3); only fc8's input order
     # differs). Evaluation: 224x224 crops of frames resized to 256x340 (two-stream testing, as
