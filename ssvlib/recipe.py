@@ -172,13 +172,13 @@ TSN_RGB_FINETUNE = Downstream(
     ),
 )
 """Fine-tuning after TSN's RGB solver (yjxiong/temporal-segment-networks,
-models/ucf101/tsn_bn_inception_rgb_solver.prototxt), for the frame-based papers, whose own
-fine-tuning settings are not published (Shuffle and Learn's README says it used TSN's code). At commit 85245ac that solver has SGD lr 1e-3,
-momentum 0.9, weight decay 5e-4, 32 clips per GPU on 4 GPUs with iter_size 2 (batch 256),
-4,500 iterations, x0.1 every 2,000, clip_gradients 40; its latest version (c0249f1) has
-iter_size 1 (batch 128), 3,500 iterations, x0.1 every 1,500. Both train BN-Inception on 3
-segments; dropout 0.8 is in its train_val prototxt. Ours: the 85245ac schedule, no gradient
-clipping, one frame per sample and the papers' own networks."""
+models/ucf101/tsn_bn_inception_rgb_solver.prototxt), for the frame-based papers, whose own fine-
+tuning settings are not published (Shuffle and Learn's README says it used TSN's code). At
+commit 85245ac that solver has SGD lr 1e-3, momentum 0.9, weight decay 5e-4, 32 clips per GPU on
+4 GPUs with iter_size 2 (batch 256), 4,500 iterations, x0.1 every 2,000, clip_gradients 40; its
+latest version (c0249f1) has iter_size 1 (batch 128), 3,500 iterations, x0.1 every 1,500. Both
+train BN-Inception on 3 segments; dropout 0.8 is in its train_val prototxt. Ours: the 85245ac
+schedule, no gradient clipping, one frame per sample and the papers' own networks."""
 
 FRAMES_PER_VIDEO = 25  # frames scored per test video in the frame-level protocol (TSN's)
 
