@@ -172,8 +172,8 @@ TSN_RGB_FINETUNE = Downstream(
     ),
 )
 """Fine-tuning after TSN's RGB solver (yjxiong/temporal-segment-networks,
-models/ucf101/tsn_bn_inception_rgb_solver.prototxt), for the frame-based papers, whose own fine-
-tuning settings are not published (Shuffle and Learn's README says it used TSN's code). At
+models/ucf101/tsn_bn_inception_rgb_solver.prototxt), for the frame-based papers, whose own
+fine-tuning settings are not published (Shuffle and Learn's README says it used TSN's code). At
 commit 85245ac that solver has SGD lr 1e-3, momentum 0.9, weight decay 5e-4, 32 clips per GPU on
 4 GPUs with iter_size 2 (batch 256), 4,500 iterations, x0.1 every 2,000, clip_gradients 40; its
 latest version (c0249f1) has iter_size 1 (batch 128), 3,500 iterations, x0.1 every 1,500. Both
