@@ -15,6 +15,8 @@ What lies between (the sampler, the head, the pictures) is the chapter's own::
 
 from __future__ import annotations
 
+import inspect
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +31,19 @@ from .models.encoders import count_parameters
 from .papers import Paper
 from .prepare import names, new_model, open_run
 from .pretrain import pretext_accuracy
-from .recipe import Recipe
+from .recipe import Recipe, recipe_rows
 from .settings import RunParameters
 from .train import Run
+
+
+def show_source(*objects) -> None:
+    """Show each object's source as highlighted Python, as the book shows its code cells (a
+    Markdown code block, which the built page highlights and keeps within its width)."""
+    from IPython.display import Markdown, display
+
+    for obj in objects:
+        source = textwrap.dedent(inspect.getsource(obj)).rstrip()
+        display(Markdown(f"```python\n{source}\n```"))
 
 
 @dataclass
@@ -92,6 +104,24 @@ class Chapter:
     def run(self) -> Run:
         """Where and how every training call of the chapter runs: seed, device, processes."""
         return Run(self.seed, self.device, self.num_workers)
+
+    def recipe_table(self) -> str:
+        """The settings that matter, as a Markdown table: the paper's `cpu` and `paper` presets
+        side by side, and this run's where the parameters cell or smoke mode changed them."""
+        this = recipe_rows(self.recipe, self.backbone)
+        columns = {}
+        for name, recipe in self.paper.presets.items():
+            rows = recipe_rows(recipe, self.paper.default_backbone(name))
+            mine = name == self.parameters.get("preset") and rows == this
+            columns[f"`{name}` preset" + (" (this run)" if mine else "")] = rows
+        if not any(header.endswith("(this run)") for header in columns):
+            columns["this run"] = this
+        keys = list(dict.fromkeys(key for rows in columns.values() for key in rows))
+        lines = ["| setting | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for key in keys:
+            cells = [rows.get(key, "") for rows in columns.values()]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
 
     def use(self, recipe: Recipe, **parameters) -> Recipe:
         """Make `recipe` (the preset changed by the chapter's own parameters) this run's, and
@@ -236,5 +266,7 @@ class Chapter:
         for name, figure in self.figures.items():  # JPEG: photographs of real video are large
             figure.savefig(path.with_name(f"{path.stem}-{name}.jpg"), dpi=72,
                            pil_kwargs={"quality": 80})  # fmt: skip
-        print(f"results written to {path}; notebook wall time {record['wall_time_s']:.0f} s")
+        print(
+            f"results written to {config.shown_path(path)}; notebook wall time {record['wall_time_s']:.0f} s"
+        )
         return path

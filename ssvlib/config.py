@@ -27,6 +27,22 @@ def cache_dir() -> Path:
     return path
 
 
+def shown_path(path: str | Path) -> str:
+    """`path` as a page or a log may show it: inside the cache as ``$SSV_CACHE/...``, inside
+    this checkout relative to it; elsewhere (a data root the user gave) as it is."""
+    path = Path(path)
+    places = [("$SSV_CACHE", cache_dir())]
+    if repo_root() is not None:
+        places.append((None, repo_root()))
+    for name, base in places:
+        try:
+            inside = path.resolve().relative_to(base.resolve())
+        except ValueError:
+            continue
+        return str(inside) if name is None else f"{name}/{inside}"
+    return str(path)
+
+
 def resolve_device(name="auto"):
     """Turn 'auto', 'cuda', 'mps' or 'cpu' into a torch.device ('auto': CUDA, then MPS, then CPU)."""
     import torch

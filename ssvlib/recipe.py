@@ -183,6 +183,42 @@ schedule, no gradient clipping, one frame per sample and the papers' own network
 FRAMES_PER_VIDEO = 25  # frames scored per test video in the frame-level protocol (TSN's)
 
 
+def _optim_text(optim: Optim) -> str:
+    """An optimiser in a few words: "sgd lr 0.001, momentum 0.9, wd 0.0005, x0.1 at 8, 16"."""
+    words = f"{optim.name} lr {optim.lr:g}"
+    if optim.name == "sgd":
+        words += f", momentum {optim.momentum:g}"
+    words += f", wd {optim.weight_decay:g}"
+    if optim.schedule == "step":
+        words += f", x{optim.gamma:g} at epochs {', '.join(map(str, optim.milestones))}"
+    elif optim.schedule == "cosine":
+        warmup = f" after {optim.warmup_epochs:g} warm-up" if optim.warmup_epochs else ""
+        words += f", cosine{warmup}"
+    return words
+
+
+def recipe_rows(recipe: Recipe, backbone: str) -> dict[str, str]:
+    """The settings of a recipe that a reader compares, as {setting: value in a few words}."""
+    task, view, pretext, down = recipe.task, recipe.view, recipe.pretext, recipe.downstream
+    fields = [f for f in dataclasses.fields(task) if f.init]
+    rows = {f"task: {f.name}": str(getattr(task, f.name)) for f in fields}
+    frames = f"resized to {view.size}, crop {view.crop}" if view.size else f"crop {view.crop}"
+    frames += ", mirrored" if view.mirror else ""
+    if view.patch:
+        frames += f", from a {view.patch}-px patch, jitter {view.jitter}"
+    rows["frames"] = frames + (", one channel each" if view.channel_split else "")
+    rows["motion-aware sampling"] = recipe.motion or "no"
+    rows["encoder"] = backbone
+    rows["head"] = ", ".join(f"{k} {v}" for k, v in recipe.head.items()) or "the paper's"
+    rows["pretext"] = f"{pretext.epochs} epochs, batch {pretext.batch_size}"
+    rows["pretext optimiser"] = _optim_text(pretext.optim)
+    rows["fine-tuning"] = (
+        f"{down.epochs} epochs, batch {down.batch_size}, {down.clips_per_video} clips per video"
+    )
+    rows["fine-tuning optimiser"] = _optim_text(down.optim)
+    return rows
+
+
 def select(
     presets: dict[str, Recipe],
     name: str,

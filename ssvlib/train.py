@@ -57,7 +57,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoint, distributed
-from .config import resolve_device
+from .config import resolve_device, shown_path
 from .data.loader import Batch
 from .settings import MONITORS, Optim, check_choice
 
@@ -515,7 +515,7 @@ def _summary(desc: str, history: History, epochs: int, resumed_from: int, folder
     if not history.epochs:
         return f"{desc}: no epochs"
     if resumed_from == epochs:
-        how = f"loaded the finished run from {folder}"
+        how = f"loaded the finished run from {shown_path(folder)}"
     elif resumed_from:
         how = f"resumed after epoch {resumed_from}, trained to epoch {epochs}"
     else:

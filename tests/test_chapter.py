@@ -186,3 +186,13 @@ def test_unreadable_and_too_short_videos_are_left_out_by_name(tmp_path, capsys, 
     monkeypatch.setenv("SSV_STRICT", "")  # restored after the test: strict=True sets it
     with pytest.raises(Exception, match="v_Up_g01_c01.avi cannot be read"):
         open_run("vcop", **parameters, strict=True)
+
+
+def test_the_recipe_table_sets_both_presets_side_by_side_and_marks_this_run(opened):
+    table = open_run("vcop", **{**PARAMETERS, "backbone": "small3d"}).recipe_table()
+    assert table.splitlines()[0] == "| setting | `cpu` preset (this run) | `paper` preset |"
+    assert "| encoder | small3d | r3d |" in table
+    changed = open_run("vcop", **{**PARAMETERS, "backbone": "small3d", "epochs": 3})
+    header, *rows = changed.recipe_table().splitlines()
+    assert header.endswith("| this run |") and "| pretext | 40 epochs, batch 16 | 300" in rows[-4]
+    assert rows[-4].endswith("| 3 epochs, batch 16 |")

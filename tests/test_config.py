@@ -55,3 +55,10 @@ def test_results_dir_never_mixes_smoke_and_real_runs(monkeypatch, tmp_path):
 def test_check_choice_lists_valid_values():
     with pytest.raises(ValueError, match="'builtin', 'ucf101'"):
         settings.check_choice("dataset", "kinetics", ("builtin", "ucf101"))
+
+
+def test_a_path_in_the_cache_is_shown_without_the_machines_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSV_CACHE", str(tmp_path / "cache"))
+    inside = config.cache_dir() / "builtin-v2-seed0"
+    assert config.shown_path(inside) == "$SSV_CACHE/builtin-v2-seed0"
+    assert config.shown_path(tmp_path / "data") == str(tmp_path / "data")  # the user's own root

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..config import shown_path
 from ..settings import check_choice
 from . import hmdb51, ucf101
 from .builtin import builtin_root
@@ -100,7 +101,7 @@ class Videos:
             )
         unreadable = f"; {len(self.unreadable)} unreadable left out" if self.unreadable else ""
         return (
-            f"{self.dataset} split {self.split} at {self.root}: {self.num_classes} classes; "
+            f"{self.dataset} split {self.split} at {shown_path(self.root)}: {self.num_classes} classes; "
             f"{len(self.train)} training videos{missing}{held}; {len(self.test)} test videos"
             f"{unreadable}"
         )  # fmt: skip
