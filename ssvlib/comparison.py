@@ -146,15 +146,15 @@ COMMITTED = Path(__file__).resolve().parents[1] / "sweeps" / "comparison"
 
 def seed_table(paper: str, folder: str | Path | None = None) -> str:
     """`format_summary` of one paper's runs in a sweep folder (default: the committed runs that
-    `make results` re-creates), for a chapter's "what three seeds show"."""
+    `make results` re-creates), for a chapter's "what three seeds show"; one line saying so
+    where the folder holds no run of `paper` (a paper just added, before `make results`)."""
     from .sweep import sweep_records
 
     folder = Path(folder) if folder is not None else COMMITTED
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no sweep folder {folder}: run `make results` to make it")
-    entries = [e for e in summarize(sweep_records(folder)) if e["paper"] == paper]
+    found = summarize(sweep_records(folder)) if folder.is_dir() else []
+    entries = [e for e in found if e["paper"] == paper]
     if not entries:
-        raise ValueError(f"{folder} holds no run of {paper!r}: run `make results`")
+        return f"No run of {paper!r} in {folder} yet: `make results` makes them."
     return format_summary(entries)
 
 

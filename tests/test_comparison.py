@@ -93,3 +93,12 @@ def test_the_real_retrieval_picture_is_found_by_paper_and_seed(tmp_path):
     assert comparison.real_retrieval_picture("shuffle_learn", 1, folder) == picture
     with pytest.raises(FileNotFoundError, match="no retrieval picture of 'opn', seed 0"):
         comparison.real_retrieval_picture("opn", 0, folder)
+
+
+def test_the_seed_table_of_a_paper_without_runs_says_so_in_one_line(tmp_path):
+    run = {**record("vcop", 0, 0.7, 0.6), "notebook": "04_vcop", "device": "cpu"}
+    folder = sweep_folder(tmp_path / "sweep", [{**run, "wall_time_s": 1.0}])
+    for where in (folder, tmp_path / "missing"):
+        text = comparison.seed_table("opn", where)
+        assert text.startswith("No run of 'opn'") and "\n" not in text
+    assert "| VCOP |" in comparison.seed_table("vcop", folder)

@@ -21,6 +21,7 @@ PAPER_RUNS = [  # (notebook, its parameters beyond the real data and two workers
     ("04_vcop", {"preset": "paper", "backbone": "c3d"}),
     ("04_vcop", {"preset": "paper", "backbone": "r3d"}),
     ("04_vcop", {"preset": "paper", "backbone": "r21d"}),
+    ("05_arrow_of_time", {}),
 ]
 
 

@@ -2,17 +2,19 @@
 
 `PAPERS` is the one list of papers: the chapters, `ssv` commands, the benchmarks, the results
 files, sweeps and the comparison all read it. Adding a paper adds one module here and one line
-below (and a sampler in `ssvlib.tasks`, a chapter, the table of contents and the bibliography).
+below (and a sampler in `ssvlib.tasks`, a chapter, the table of contents, the bibliography and
+tests: README.md, "Adding a paper", lists them).
 """
 
 from __future__ import annotations
 
 from ..settings import check_choice
-from . import o3n, opn, shuffle_learn, vcop
+from . import arrow_of_time, o3n, opn, shuffle_learn, vcop
 from .paper import Paper, Reported
 
 PAPERS: dict[str, Paper] = {
-    paper.key: paper for paper in (shuffle_learn.PAPER, opn.PAPER, o3n.PAPER, vcop.PAPER)
+    paper.key: paper
+    for paper in (shuffle_learn.PAPER, opn.PAPER, o3n.PAPER, vcop.PAPER, arrow_of_time.PAPER)
 }
 
 
