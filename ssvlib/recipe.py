@@ -162,6 +162,16 @@ FRAMES_CPU_DOWNSTREAM = Downstream(
 )
 """How the CPU presets evaluate frame encoders on the built-in data (8 ordered frames)."""
 
+STACK_CPU_DOWNSTREAM = Downstream(
+    epochs=15,
+    batch_size=16,
+    clips_per_video=8,
+    hidden=256,
+    retrieval_pool=(2, 2),  # the stack's map, max over 2x2 windows
+    optim=cpu_adamw(),
+)
+"""How the CPU presets evaluate stack encoders (O3N, Arrow of Time) on their own elements."""
+
 TSN_RGB_FINETUNE = Downstream(
     epochs=iterations_to_epochs(4_500, 256),
     batch_size=256,

@@ -10,8 +10,15 @@ from torch import nn
 from ..models.encoders import ENCODERS_2D
 from ..models.heads import ConcatHead
 from ..models.tuple_model import TupleModel
-from ..recipe import TSN_RGB_FINETUNE, Recipe, caffe_sgd, cpu_adamw, iterations_to_epochs
-from ..settings import Downstream, Pretext, View
+from ..recipe import (
+    STACK_CPU_DOWNSTREAM,
+    TSN_RGB_FINETUNE,
+    Recipe,
+    caffe_sgd,
+    cpu_adamw,
+    iterations_to_epochs,
+)
+from ..settings import Pretext, View
 from ..tasks.arrow_of_time import ArrowOfTime
 from .paper import Paper
 
@@ -47,14 +54,7 @@ PRESETS: dict[str, Recipe] = {
             val_samples_per_video=8,
             monitor="val_acc",
         ),
-        downstream=Downstream(
-            epochs=15,
-            batch_size=16,
-            clips_per_video=8,
-            hidden=256,
-            retrieval_pool=(2, 2),
-            optim=cpu_adamw(),
-        ),
+        downstream=STACK_CPU_DOWNSTREAM,
     ),
     # The paper's network, as its public code builds it (donglaiw/AoT_TCAM: README.md,
     # models/vggbn_tcam_pair2_cudnn.lua, opts.lua, trainUtil.lua, donkey_video.lua): two

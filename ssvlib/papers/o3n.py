@@ -14,12 +14,13 @@ from ..models.encoders import ENCODERS_2D
 from ..models.heads import ConcatHead, SumOfDifferencesHead
 from ..models.tuple_model import TupleModel
 from ..recipe import (
+    STACK_CPU_DOWNSTREAM,
     TSN_RGB_FINETUNE,
     Recipe,
     caffe_sgd,
     cpu_adamw,
 )
-from ..settings import Downstream, Pretext, View
+from ..settings import Pretext, View
 from ..tasks.o3n import ENCODING_NAMES, ENCODINGS, O3N
 from .paper import Paper, Reported
 
@@ -105,14 +106,7 @@ PRESETS: dict[str, Recipe] = {
             val_samples_per_video=8,
             monitor="val_acc",
         ),
-        downstream=Downstream(
-            epochs=15,
-            batch_size=16,
-            clips_per_video=8,
-            hidden=256,
-            retrieval_pool=(2, 2),
-            optim=cpu_adamw(),
-        ),
+        downstream=STACK_CPU_DOWNSTREAM,
     ),
     # The paper's sizes (Fernando et al. 2017): 6 elements of 6 frames, a stack of differences,
     # AlexNet-style branches (CaffeNet with batch norm, 227x227 crops of frames resized to
