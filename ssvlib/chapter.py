@@ -30,10 +30,10 @@ from .evaluate import compare_starts
 from .models.encoders import count_parameters
 from .papers import Paper
 from .prepare import names, new_model, open_run
-from .pretrain import pretext_accuracy
+from .pretrain import pretext_accuracy, pretrain
 from .recipe import Recipe, recipe_rows
 from .settings import RunParameters
-from .train import Run
+from .train import History, Run
 
 
 def show_source(*objects) -> None:
@@ -208,6 +208,19 @@ class Chapter:
             "evaluation_test_scored": len(scored.test),
             "evaluation_unreadable": scored.unreadable,
         }
+
+    def pretrain(self, model: nn.Module, title: str) -> History:
+        """`pretrain.pretrain` on the chapter's recipe, videos and run; then the kept epoch's
+        held-out accuracy against chance, the test videos' (`pretext_test`) and the curves."""
+        history = pretrain(model, self.recipe, self.videos, self.run)
+        chance, best = 1 / self.recipe.task.num_classes, history.best
+        print(
+            f"validation accuracy {best['val_acc']:.1%} at epoch {best['epoch']}: "
+            f"{best['val_acc'] / chance:.1f}x chance ({chance:.1%})"
+        )
+        self.pretext_test(model)
+        plots.training_curves(history, chance=chance, title=title)
+        return history
 
     def pretext_test(self, model: nn.Module, samples: int = 400) -> float:
         """The pretext network's accuracy on the test videos, which no pretext epoch trained on

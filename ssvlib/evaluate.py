@@ -450,7 +450,7 @@ def _finetune_settings(encoder, view, setup, labelled, repeats, videos, seed) ->
         "val_videos": videos_digest(videos.val),
         "num_classes": videos.num_classes,
         "seed": seed,
-        "max_steps_per_epoch": None,
+        "max_steps_per_epoch": None,  # no longer a parameter; kept so run folders keep their names
     }
 
 

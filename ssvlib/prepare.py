@@ -68,9 +68,9 @@ def new_model(
     return paper.build_model(net, recipe), initial
 
 
-def check_run(recipe: Recipe, backbones: tuple[str, ...], params: RunParameters) -> str:
-    """Refuse a run's parameters that cannot work, before anything is opened or trained.
-    Returns the backbone: `params.backbone`, checked against the recipe's element."""
+def check_run(recipe: Recipe, backbones: tuple[str, ...], params: RunParameters) -> None:
+    """Refuse a run's parameters that cannot work, before anything is opened or trained; the
+    backbone is checked against the recipe's element."""
     clips = recipe.task.element.layout == "clip"  # a 3D CNN's input; every other layout: 2D
     fits = [name for name in backbones if name in (ENCODERS_3D if clips else ENCODERS_2D)]
     check_choice("backbone", params.backbone, fits)
@@ -95,7 +95,6 @@ def check_run(recipe: Recipe, backbones: tuple[str, ...], params: RunParameters)
         raise ValueError(
             f"downstream={downstream!r} needs downstream_root: {ROOT_HELP[downstream]}"
         )
-    return params.backbone
 
 
 def open_run_videos(params: RunParameters) -> tuple[Videos, Videos]:
