@@ -24,13 +24,14 @@ from pathlib import Path
 from torch import nn
 
 from . import ablation, config, plots, results
-from .data.decode import video_info
+from .data.datasets import TupleDataset
+from .data.decode import read_all_frames, video_info
 from .data.videos import Videos
 from .evaluate import compare_starts
 from .models.encoders import count_parameters
 from .papers import Paper
 from .prepare import names, new_model, open_run
-from .pretrain import pretext_accuracy, pretrain
+from .pretrain import pretext_accuracy, pretext_predictions, pretrain, validation_data
 from .recipe import Recipe, recipe_rows
 from .settings import RunParameters
 from .train import History, Run
@@ -63,6 +64,8 @@ class Chapter:
     started: float = field(default_factory=time.perf_counter)
     figures: dict = field(default_factory=dict)  # saved beside the results file
     pretext_on_test: dict = field(default_factory=dict)  # `pretext_test`, for the results file
+    history: History | None = None  # of the last `pretrain`
+    metrics: dict | None = None  # of the last `compare`
 
     @classmethod
     def open(cls, paper: str, params: RunParameters) -> Chapter:
@@ -72,6 +75,7 @@ class Chapter:
         Bad values fail here, before any training, with the valid choices in the message. In
         smoke mode (SSV_SMOKE=1) every 8th video is kept, so that every cell runs in seconds.
         `strict` makes an unreadable video stop the run instead of being skipped (SSV_STRICT=1).
+        Prints the device, the preset and the videos opened.
         """
         started = time.perf_counter()
         run = open_run(paper, params)
@@ -82,6 +86,7 @@ class Chapter:
         recipe, videos, eval_videos, device = run.recipe, run.videos, run.eval_videos, run.device
         smoke = " (smoke)" if config.is_smoke() else ""
         print(f"device {device}; preset {params.preset}{smoke}")
+        print(videos.describe())
         if eval_videos is not videos:
             print(f"evaluated on {eval_videos.describe()}")
         short = chapter.too_short
@@ -130,6 +135,50 @@ class Chapter:
         self.parameters.update(parameters)
         return recipe
 
+    def example_video(self, class_name: str = "BounceToRest"):
+        """A training video of `class_name` (the first training video where the data has no
+        such class) and all of its frames, for the chapter's pictures: (record, frames)."""
+        fit = self.videos.fit
+        video = next((r for r in fit if r.class_name == class_name), fit[0])
+        return video, read_all_frames(video.path)
+
+    def sample_grid(self, caption, row_label: str, n: int = 4) -> list:
+        """Draw `n` evenly spaced pretext training samples as the loader gives them (cropped,
+        mirrored), one column each, titled by the video's class and `caption(label)`; returns
+        (input, label) of each."""
+        recipe = self.recipe
+        data = TupleDataset(
+            self.videos.fit, recipe.task, recipe.view, seed=self.seed, motion=recipe.motion
+        )
+        picks = range(0, len(data), max(1, len(data) // n))[:n]
+        samples = [data[i] for i in picks]
+        titles = [
+            f"{data.records[i].class_name}\n{caption(y)}"
+            for i, (_, y) in zip(picks, samples, strict=True)
+        ]
+        plots.tuple_grid([x for x, _ in samples], titles, row_label=row_label)
+        return samples
+
+    def pretext_answers(self, model: nn.Module, part: str = "val"):
+        """The pretext network's answers on the fixed samples `pretrain` validates with, drawn
+        from the `part` ("val" or "test") videos: (the samples' video records, truth, guess)."""
+        recipe = self.recipe
+        data = validation_data(
+            recipe.task, getattr(self.videos, part), recipe.view, recipe.pretext,
+            seed=self.seed, motion=recipe.motion,
+        )  # fmt: skip
+        truth, guess = pretext_predictions(
+            model, data, device=self.device, num_workers=self.run.num_workers
+        )
+        return data.records, truth, guess
+
+    def pretext_confusion(self, model: nn.Module, names: list, title: str):
+        """The confusion matrix of `pretext_answers` on the held-out videos; `names[k]` labels
+        class k (an order such as (0, 2, 1) is written 021)."""
+        _, truth, guess = self.pretext_answers(model)
+        names = [n if isinstance(n, str) else "".join(map(str, n)) for n in names]
+        return plots.confusion(truth, guess, names, title=title)
+
     def model(self):
         """The paper's pretext network (`Paper.build_model`) on a fresh encoder seeded by the
         chapter's seed, and a copy of the encoder's initial weights (`prepare.new_model`).
@@ -176,7 +225,8 @@ class Chapter:
         self, pretrained: nn.Module, initial: nn.Module, name: str | None = None
     ) -> tuple[dict, dict, dict]:
         """The pretrained net against `initial` (its weights before pretext training), evaluated
-        with the shared protocol; prints the table and draws the bars. Returns (frozen, tuned,
+        with the shared protocol; prints the table, draws the bars and each fine-tuning run's
+        validation curve. Returns (frozen, tuned,
         metrics): `evaluate.compare_starts`'s results and the results file's metrics."""
         starts = {"pretrained": pretrained, "random_init": initial}
         encoders = {key: self.recipe.eval_encoder(net) for key, net in starts.items()}
@@ -184,7 +234,7 @@ class Chapter:
             encoders, self.eval_videos, self.recipe.evaluation_view, self.recipe.downstream,
             self.fractions, self.run,
         )  # fmt: skip
-        metrics = results.collect_metrics(frozen, tuned)
+        metrics = self.metrics = results.collect_metrics(frozen, tuned)
         rows = results.comparison_rows(metrics)
         supervised = results.supervised_reference(metrics)
         chance = 1 / self.eval_videos.num_classes
@@ -194,6 +244,7 @@ class Chapter:
         if paper_line:
             print(paper_line)
         plots.compare_inits(rows, chance, supervised, names=(f"{name}-pretrained", "random init"))
+        plots.finetune_curves(tuned, chance=chance)
         return frozen, tuned, metrics
 
     def video_counts(self) -> dict:
@@ -212,7 +263,7 @@ class Chapter:
     def pretrain(self, model: nn.Module, title: str) -> History:
         """`pretrain.pretrain` on the chapter's recipe, videos and run; then the kept epoch's
         held-out accuracy against chance, the test videos' (`pretext_test`) and the curves."""
-        history = pretrain(model, self.recipe, self.videos, self.run)
+        history = self.history = pretrain(model, self.recipe, self.videos, self.run)
         chance, best = 1 / self.recipe.task.num_classes, history.best
         print(
             f"validation accuracy {best['val_acc']:.1%} at epoch {best['epoch']}: "
@@ -236,6 +287,18 @@ class Chapter:
         )
         return accuracy
 
+    def retrieval_curves(self, metrics: dict, reported: dict, label: str):
+        """Retrieval top-k of both starts (`compare`'s metrics) against k, in a table and a
+        plot, beside the paper's `reported` {k: accuracy}, named `label`."""
+        name = self.paper.title
+        print(results.format_retrieval(metrics, reported, paper_name=name))
+        curves = {
+            f"{name}-pretrained": metrics["pretrained"]["retrieval_topk"],
+            "random init": metrics["random_init"]["retrieval_topk"],
+        }
+        classes = self.eval_videos.num_classes
+        return plots.retrieval_topk(curves, {label: reported}, num_classes=classes)
+
     def retrieval_examples(self, frozen: dict, k: int = 4, n: int = 3):
         """A few test videos and their `k` nearest training videos, by the retrieval features
         of each start in `frozen` (`compare`'s first result): the pretrained encoder's row above
@@ -249,9 +312,12 @@ class Chapter:
         self.figures["retrieval"] = figure
         return figure
 
-    def save(self, history, metrics: dict, results_dir: str | Path | None = None) -> Path:
-        """Write this run's results file (`results.write_results`) and say where it went; the
-        pictures the chapter kept (`figures`) go beside it as JPEG, named after it."""
+    def record(self, history: History | None = None, metrics: dict | None = None) -> dict:
+        """This run's results record (`results.make_record`): what `save` writes, and what
+        `comparison.seed_table` sets beside the committed runs. By default, of the chapter's
+        last `pretrain` and `compare`."""
+        history = history if history is not None else self.history
+        metrics = metrics if metrics is not None else self.metrics
         task, pretext = self.recipe.task, self.recipe.pretext
         parameters = {
             **self.parameters,
@@ -259,7 +325,7 @@ class Chapter:
             "batch_size": pretext.batch_size,
             "smoke": config.is_smoke(),
         }
-        record = results.make_record(
+        return results.make_record(
             notebook=self.paper.notebook,
             paper=self.paper.key,
             videos=self.videos,
@@ -275,6 +341,11 @@ class Chapter:
             video_counts=self.video_counts(),
             pretext_on_test=self.pretext_on_test,
         )
+
+    def save(self, history, metrics: dict, results_dir: str | Path | None = None) -> Path:
+        """Write this run's results file (`record`, `results.write_results`) and say where it
+        went; the pictures the chapter kept (`figures`) go beside it as JPEG, named after it."""
+        record = self.record(history, metrics)
         path = results.write_results(results_dir or config.default_results_dir(), record)
         for name, figure in self.figures.items():  # JPEG: photographs of real video are large
             figure.savefig(path.with_name(f"{path.stem}-{name}.jpg"), dpi=72,

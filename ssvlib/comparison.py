@@ -22,6 +22,16 @@ MEASURES = {  # name in the book: column of `results.results_table`
 }
 
 
+# t(0.975, df): the two-sided 95% quantile of Student's t by degrees of freedom (standard tables)
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+         9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
+
+
+def t_975(df: int) -> float:
+    """t(0.975, df); between the tabulated values, that of the next smaller df (wider)."""
+    return T_975[max(d for d in T_975 if d <= df)]
+
+
 @dataclass(frozen=True)
 class Spread:
     """Values over seeds, their mean and sample standard deviation (None for one seed)."""
@@ -38,6 +48,24 @@ class Spread:
             return None
         mean = self.mean
         return math.sqrt(sum((v - mean) ** 2 for v in self.values) / (len(self.values) - 1))
+
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% t-interval of the mean, mean ± t(0.975, n-1) sd / sqrt(n); for paired gains
+        (one per seed) this is the paired t-interval. None for one value."""
+        if self.sd is None:
+            return None
+        half = t_975(len(self.values) - 1) * self.sd / math.sqrt(len(self.values))
+        return self.mean - half, self.mean + half
+
+    def verdict(self) -> str:
+        """What a gain's 95% interval says: "helps" (above 0), "hurts" (below) or "cannot
+        tell" (it holds 0, or one seed only)."""
+        bounds = self.interval()
+        if bounds is not None and bounds[0] > 0:
+            return "helps"
+        if bounds is not None and bounds[1] < 0:
+            return "hurts"
+        return "cannot tell"
 
     def text(self, scale: float = 100.0, digits: int = 1) -> str:
         """'49.2 ± 3.2' (percent by default)."""
@@ -87,30 +115,70 @@ def summarize(records: list[dict]) -> list[dict]:
     return summary
 
 
-def format_summary(summary: list[dict]) -> str:
-    """A Markdown table: one row per paper and measure (video-level %, mean ± sd over seeds)."""
-    lines = [
-        "| paper | measure | pretrained | random init | gain | seeds with a gain |",
-        "|---|---|---|---|---|---|",
-    ]
+def format_summary(summary: list[dict], this_run: dict | None = None) -> str:
+    """A Markdown table: one row per paper and measure (video-level %): both starts as mean ± sd
+    over seeds, the gain as its mean and paired 95% t-interval, what that interval says, and the
+    seeds with a gain. `this_run` (`run_gains`) adds a column: one more run, not counted. A
+    single paper's table has no paper column."""
+    named = len(summary) > 1
+    header = ["measure", "pretrained", "random init", "gain [95% interval]", "pretraining",
+              "seeds with a gain"]  # fmt: skip
+    header = (["paper"] if named else []) + header
+    if this_run:
+        header.append(f"this page's run (seed {this_run['seed']})")
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for entry in summary:
         chance = f"{100 * entry['chance']:.1f}"
-        lines.append(
-            f"| {entry['name']} | pretext (held out; chance {chance}) | "
-            f"{entry['pretext_acc'].text()} ({entry['pretext_x_chance'].text(1, 1)}x chance) "
-            "| | | |"
-        )
+        pretext = f"{entry['pretext_acc'].text()} ({entry['pretext_x_chance'].text(1, 1)}x chance)"
+        cells = [f"pretext (held out; chance {chance})", pretext, "", "", "", ""]
+        if this_run:
+            cells.append(f"{100 * this_run['pretext_acc']:.1f}")
+        lines.append(_row(cells, entry["name"] if named else None))
         for measure in MEASURES:
             if measure not in entry:
                 continue
-            values = entry[measure]
-            wins = sum(g > 0 for g in values["gain"].values)
-            lines.append(
-                f"| | {measure} | {values['pretrained'].text()} | "
-                f"{values['random_init'].text()} | {_signed(values['gain'])} | "
-                f"{wins} of {len(values['gain'].values)} |"
-            )
+            values, gain = entry[measure], entry[measure]["gain"]
+            wins = sum(g > 0 for g in gain.values)
+            cells = [measure, values["pretrained"].text(), values["random_init"].text(),
+                     _gain_with_interval(gain), gain.verdict(), f"{wins} of {len(gain.values)}"]  # fmt: skip
+            if this_run:
+                cells.append(_signed_value(this_run["gains"][measure]))
+            lines.append(_row(cells, "" if named else None))
     return "\n".join(lines)
+
+
+def _row(cells: list[str], paper: str | None) -> str:
+    """A Markdown table row, with the paper's cell first where the table has that column."""
+    cells = ([paper] if paper is not None else []) + cells
+    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+
+def run_gains(record: dict) -> dict:
+    """One run's results file as `format_summary`'s `this_run`: its seed, held-out pretext
+    accuracy and the gain of every measure (pretrained minus random init)."""
+    from .results import results_table
+
+    rows = {row["init"]: row for row in results_table([record])}
+    pre, rnd = rows["pretrained"], rows["random_init"]
+    gains = {
+        measure: pre[column] - rnd[column]
+        for measure, column in MEASURES.items()
+        if pre.get(column) is not None and rnd.get(column) is not None
+    }
+    return {"seed": record["seed"], "pretext_acc": pre["pretext_val_acc"], "gains": gains}
+
+
+def _signed_value(value: float) -> str:
+    """'+7.8' from 0.078."""
+    return f"{100 * value:+.1f}"
+
+
+def _gain_with_interval(gain: Spread) -> str:
+    """'+7.8 [+4.1, +11.5]': the mean gain and its 95% interval (the mean alone for one seed)."""
+    bounds = gain.interval()
+    if bounds is None:
+        return _signed_value(gain.mean)
+    return f"{_signed_value(gain.mean)} [{_signed_value(bounds[0])}, {_signed_value(bounds[1])}]"
 
 
 def _signed(spread: Spread) -> str:
@@ -128,11 +196,12 @@ def format_reported() -> str:
     for paper in PAPERS.values():
         entry = paper.reported
         if entry is None:
+            lines.append(f"| {paper.title} | | not recorded here | | | |")
             continue
         random = (
             f"{entry.ucf101_random} / {entry.hmdb51_random}"
             if entry.ucf101_random is not None
-            else "not reported"
+            else "not recorded here"
         )
         lines.append(
             f"| {paper.title} | {entry.network} | {entry.ucf101} | {entry.hmdb51} | {random} | "
@@ -144,18 +213,51 @@ def format_reported() -> str:
 COMMITTED = Path(__file__).resolve().parents[1] / "sweeps" / "comparison"
 
 
-def seed_table(paper: str, folder: str | Path | None = None) -> str:
+# Parameters that do not change what a run computes, apart from run-to-run variation
+NOT_SETTINGS = ("seed", "device", "num_workers", "strict")
+
+
+def seed_table(paper: str, this_run: dict | None = None, folder: str | Path | None = None) -> str:
     """`format_summary` of one paper's runs in a sweep folder (default: the committed runs that
-    `make results` re-creates), for a chapter's "what three seeds show"; one line saying so
-    where the folder holds no run of `paper` (a paper just added, before `make results`)."""
+    `make results` re-creates), for a chapter's "what the seeds show"; one line saying so where
+    the folder holds no run of `paper` (a paper just added, before `make results`).
+
+    `this_run`, a results record (`Chapter.record`) with the committed runs' settings, is set
+    beside them as one more run; with other settings, a line says it is not comparable."""
     from .sweep import sweep_records
 
     folder = Path(folder) if folder is not None else COMMITTED
-    found = summarize(sweep_records(folder)) if folder.is_dir() else []
-    entries = [e for e in found if e["paper"] == paper]
+    records = sweep_records(folder) if folder.is_dir() else []
+    entries = [e for e in summarize(records) if e["paper"] == paper]
     if not entries:
         return f"No run of {paper!r} in {folder} yet: `make results` makes them."
-    return format_summary(entries)
+    if this_run is None:
+        return format_summary(entries)
+    committed = [r for r in records if r["paper"] == paper]
+    if not any(_same_settings(this_run, r) for r in committed):
+        return format_summary(entries) + (
+            "\n\nThis page's run has settings of its own (not those of the runs above), so it "
+            "is not set beside them."
+        )
+    own = run_gains(this_run)
+    inside = [
+        m for m, gain in own["gains"].items()
+        if m in entries[0] and min(entries[0][m]["gain"].values) <= gain
+        <= max(entries[0][m]["gain"].values)
+    ]  # fmt: skip
+    return format_summary(entries, own) + (
+        f"\n\nThe last column is this page's own run, trained while the book was built: seed "
+        f"{own['seed']} again, with the same settings, one more draw that the intervals do not "
+        f"count. Its gains lie within the range of the committed seeds' on {len(inside)} of "
+        f"{len(own['gains'])} measures."
+    )
+
+
+def _same_settings(run: dict, other: dict) -> bool:
+    """Whether two results records ran the same paper with the same settings (any seed)."""
+    a, b = run.get("parameters", {}), other.get("parameters", {})
+    keys = (set(a) | set(b)) - set(NOT_SETTINGS)
+    return run["paper"] == other["paper"] and all(a.get(k) == b.get(k) for k in keys)
 
 
 REAL = Path(__file__).resolve().parents[1] / "sweeps" / "real"

@@ -567,7 +567,8 @@ def element_encodings(frames: torch.Tensor, encodings: dict[str, object]):
 
 def comparison_gains(summary: Sequence[dict], measures: Sequence[str]):
     """Gain over random initialisation per measure (groups) and paper (bars), in points: the bar
-    is the mean over seeds, each dot one seed, the whisker one standard deviation."""
+    is the mean over seeds, each dot one seed, the whisker the paired 95% t-interval
+    (`comparison.Spread.interval`)."""
     fig, ax = plt.subplots(figsize=(8.5, 3.4))
     width = 0.8 / max(1, len(summary))
     positions = np.arange(len(measures))
@@ -575,7 +576,11 @@ def comparison_gains(summary: Sequence[dict], measures: Sequence[str]):
         x = positions - 0.4 + width * (k + 0.5)
         gains = [entry.get(m, {}).get("gain") for m in measures]
         means = [100 * g.mean if g else np.nan for g in gains]
-        errors = [100 * (g.sd or 0) if g else 0 for g in gains]
+        bounds = [g.interval() if g else None for g in gains]
+        errors = np.array(
+            [[100 * (g.mean - b[0]), 100 * (b[1] - g.mean)] if b else [0, 0]
+             for g, b in zip(gains, bounds, strict=True)]
+        ).T  # fmt: skip
         ax.bar(x, means, width, yerr=errors, capsize=2, label=entry["name"], alpha=0.85)
         for xi, gain in zip(x, gains, strict=True):
             if gain:

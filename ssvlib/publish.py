@@ -36,13 +36,9 @@ def install_cell(url: str) -> str:
     return (
         "# On Colab (or any kernel without this book's library), install ssvlib first.\n"
         "import importlib.util\n"
-        "import subprocess\n"
-        "import sys\n"
         "\n"
         'if importlib.util.find_spec("ssvlib") is None:\n'
-        f'    url = "git+{url}"\n'
-        '    pip = [sys.executable, "-m", "pip", "install", "-q"]\n'
-        "    subprocess.run([*pip, url], check=True)"
+        f"    %pip install -q git+{url}"
     )
 
 

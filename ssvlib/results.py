@@ -14,7 +14,8 @@ measurement that a notebook did not make is null or left out::
       "seed": 0,
       "device": "cuda",
       "versions": {...},                  # environment_info(): python, torch, torchvision,
-                                          # ssvlib, numpy, platform, cuda (torch's build), gpu
+                                          # ssvlib, numpy, platform, cuda (torch's build), gpu,
+                                          # cpu_kernels (AVX2, AVX512), threads
       "wall_time_s": 812.4,               # the whole notebook, in seconds
       "created": "2025-01-31T12:00:00+00:00",
       "pretext": {"train_acc": 0.91, "val_acc": 0.55, "chance": 0.1667,  # the best epoch's
@@ -88,6 +89,10 @@ def environment_info() -> dict:
         "platform": platform.platform(),
         "cuda": torch.version.cuda,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        # the CPU kernels torch chose ("AVX2", "AVX512") and its threads: either changes the
+        # floating-point path of a CPU run, and so its numbers
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
     }
 
 

@@ -303,7 +303,7 @@ def _commit() -> str | None:
 
 
 def machine() -> dict:
-    """What the numbers depend on: CPU, cores, GPU, Python and torch."""
+    """What the numbers depend on: CPU, cores, GPU, Python, torch and the CPU kernels it uses."""
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -320,6 +320,7 @@ def machine() -> dict:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # "AVX2", "AVX512": see results
         "platform": platform.platform(),
     }
 

@@ -70,3 +70,24 @@ def test_a_sweep_of_papers_runs_every_paper_chapter(tmp_path):
     file.write_text("notebooks: papers\ngrid:\n  seed: [0]\nout: out\n")
     runs = load_sweep(file).runs
     assert [run.notebook for run in runs] == [paper.notebook for paper in PAPERS.values()]
+
+
+@pytest.mark.parametrize("key", list(PAPERS))
+def test_every_paper_chapter_declares_the_run_parameters_with_their_defaults(key):
+    """A chapter whose parameters cell lacks a run parameter would silently run with the
+    library's default, and papermill's `-p` for it would be lost."""
+    import ast
+    import json
+
+    from ssvlib.settings import RunParameters
+
+    notebook = json.loads((REPO / "notebooks" / f"{PAPERS[key].notebook}.ipynb").read_text())
+    [cell] = [c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    declared = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse("".join(cell["source"])).body
+        if isinstance(node, ast.Assign)
+    }
+    for field in dataclasses.fields(RunParameters):
+        assert field.name in declared, f"{PAPERS[key].notebook} does not declare {field.name}"
+        assert declared[field.name] == field.default, field.name

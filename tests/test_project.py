@@ -41,6 +41,47 @@ def test_notebooks_are_stored_without_outputs_and_with_one_parameters_cell():
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
 
 
+def _code_lines(path: Path) -> list[str]:
+    """A chapter's own code lines: non-blank, not comments, not imports, outside the parameters
+    cell (the install cell counts)."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    lines = []
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code" or "parameters" in cell["metadata"].get("tags", []):
+            continue
+        source = "".join(cell["source"])
+        tree = ast.parse(TransformerManager().transform_cell(source))
+        imports = {
+            n
+            for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for n in range(node.lineno, node.end_lineno + 1)
+        }
+        for number, line in enumerate(source.splitlines(), 1):
+            if number not in imports and line.strip() and not line.strip().startswith("#"):
+                lines.append(line.strip())
+    return lines
+
+
+def test_no_paper_chapter_repeats_more_than_a_quarter_of_another_s_code():
+    """What chapters share belongs in ssvlib: a chapter shows what is its paper's own."""
+    from ssvlib.papers import PAPERS
+
+    chapters = {
+        p.notebook: _code_lines(REPO / "notebooks" / f"{p.notebook}.ipynb") for p in PAPERS.values()
+    }
+    for name, own in chapters.items():
+        for other, theirs in chapters.items():
+            if other != name:
+                same = sum(line in set(theirs) for line in own)
+                assert same <= 0.25 * len(own), (
+                    f"{same} of {name}'s {len(own)} code lines are in {other}"
+                )
+
+
 def test_toc_lists_only_files_that_exist():
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     files = [toc["root"]] + [ch["file"] for part in toc["parts"] for ch in part["chapters"]]

@@ -10,18 +10,14 @@ import os
 import pytest
 from conftest import REPO
 
-PAPER_RUNS = [  # (notebook, its parameters beyond the real data and two workers)
-    ("01_shuffle_and_learn", {}),
-    ("01_shuffle_and_learn", {"preset": "paper", "backbone": "caffenet"}),
-    ("02_opn", {}),
-    ("02_opn", {"preset": "paper", "backbone": "caffenet"}),
-    ("03_o3n", {}),
-    ("03_o3n", {"preset": "paper", "backbone": "caffenet"}),
-    ("04_vcop", {}),
-    ("04_vcop", {"preset": "paper", "backbone": "c3d"}),
-    ("04_vcop", {"preset": "paper", "backbone": "r3d"}),
-    ("04_vcop", {"preset": "paper", "backbone": "r21d"}),
-    ("05_arrow_of_time", {}),
+from ssvlib.papers import PAPERS
+
+# (notebook, its parameters beyond the real data and two workers): every paper of PAPERS with
+# its `cpu` preset, and with its `paper` preset on each backbone the paper trained
+PAPER_RUNS = [
+    (paper.notebook, extra)
+    for paper in PAPERS.values()
+    for extra in [{}] + [{"preset": "paper", "backbone": b} for b in paper.backbones_of_the_paper()]
 ]
 
 

@@ -44,10 +44,15 @@ class Paper:
     backbones: tuple[str, ...]  # the encoders its elements fit (`models.encoders`)
     default_backbones: dict[str, str]  # preset -> the backbone its chapter uses by default
     reported: Reported | None = None
+    paper_backbones: tuple[str, ...] = ()  # those the paper reports with (default: its preset's)
 
     def default_backbone(self, preset: str) -> str:
         """The chapter's backbone for `preset`."""
         return self.default_backbones[preset]
+
+    def backbones_of_the_paper(self) -> tuple[str, ...]:
+        """The backbones the paper itself trained, each of which its `paper` preset can run."""
+        return self.paper_backbones or (self.default_backbone("paper"),)
 
     def reported_line(self, dataset: str) -> str | None:
         """One line: what the paper reports after fine-tuning on `dataset` (None if nothing)."""

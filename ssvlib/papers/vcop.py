@@ -84,6 +84,7 @@ PAPER = Paper(
     build_model=build_model,
     backbones=ENCODERS_3D,
     default_backbones={"cpu": "small3d", "paper": "r3d"},
+    paper_backbones=("c3d", "r3d", "r21d"),
     reported=Reported(
         "R3D", 64.9, 29.5, 54.5, 23.4,
         "C3D 65.6 / 28.4, R(2+1)D 72.4 / 30.9; split 1 or 3-split mean unverified",

@@ -6,9 +6,10 @@ per-frame motion curve is given). The positive tuple is (b, c, d); the negatives
 network has to look at what changed. Label 1 = in order, 0 = not. The paper trains on 75%
 negatives; validation here is balanced (`for_validation`: half positives, chance 50%).
 
-The paper's gaps (tau_max = 60 frames between a and e, negatives at least tau_min = 15 frames from
-the positive's middle) were not released with code; ours: the five frames split a window of
-`span` frames into four gaps of at least `min_gap` frames each, drawn at random.
+Secondary sources give the paper's gaps as tau_max = 60 frames between a and e, with negatives at
+least tau_min = 15 frames from the positive's middle; we could not read them in the paper itself,
+and no code that used them was released. Ours: the five frames split a window of `span` frames
+into four gaps of at least `min_gap` frames each, drawn at random.
 
 Two switches serve the chapter's ablations: ``negatives="easy"`` replaces the hard negatives by
 any wrong order of (b, c, d) itself, and ``reverse_positives=True`` also shows every tuple
