@@ -29,7 +29,7 @@ test: $(STAMP)
 	SSV_SMOKE=1 SSV_SMOKE_BOOK_OUT=$(SMOKE_OUT) $(BIN)/python -m pytest tests \
 		-p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
-# The 3-seed runs behind the comparison chapter, committed in sweeps/comparison/ (76 minutes
+# The 5-seed runs behind the comparison chapter, committed in sweeps/comparison/ (about 2 h 40 min
 # on a 2-core CPU); runs already there are skipped: delete a run's folder to run it again.
 results: $(STAMP)
 	$(BIN)/ssv sweep sweeps/comparison.yml
