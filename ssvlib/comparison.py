@@ -240,16 +240,19 @@ def seed_table(paper: str, this_run: dict | None = None, folder: str | Path | No
             "is not set beside them."
         )
     own = run_gains(this_run)
-    inside = [
-        m for m, gain in own["gains"].items()
-        if m in entries[0] and min(entries[0][m]["gain"].values) <= gain
-        <= max(entries[0][m]["gain"].values)
-    ]  # fmt: skip
+    ranges = {m: entries[0][m]["gain"].values for m in own["gains"] if m in entries[0]}
+    outside = [
+        f"{m} ({_signed_value(own['gains'][m])})"
+        for m, seeds in ranges.items()
+        if not min(seeds) <= own["gains"][m] <= max(seeds)
+    ]
+    where = f"; outside it on {', '.join(outside)}" if outside else ""
     return format_summary(entries, own) + (
         f"\n\nThe last column is this page's own run, trained while the book was built: seed "
         f"{own['seed']} again, with the same settings, one more draw that the intervals do not "
-        f"count. Its gains lie within the range of the committed seeds' on {len(inside)} of "
-        f"{len(own['gains'])} measures."
+        "count. A verdict is about the mean gain over seeds; a single run can land on either "
+        f"side of it. This run's gain lies within the range of the committed seeds' gains on "
+        f"{len(ranges) - len(outside)} of {len(ranges)} measures{where}."
     )
 
 

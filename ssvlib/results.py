@@ -275,11 +275,12 @@ def format_comparison(
     paper: str = "pretrained",
 ) -> str:
     """The comparison as a text table, with chance and the supervised reference below it."""
-    lines = [f"{'measure (video level)':26s} {paper:>14s} {'random init':>12s} {'gain':>7s}"]
+    lines = [f"{'measure (video level)':26s} {paper:>14s} {'random init':>12s} {'gain*':>7s}"]
     lines += [f"{name:26s} {a:14.1%} {b:12.1%} {a - b:+7.1%}" for name, a, b in rows]
     lines.append(f"{'chance':26s} {chance:14.1%}")
     if supervised is not None:
         lines.append(f"{'supervised reference':26s} {supervised:14.1%}  (random init, all labels)")
+    lines.append("* the gain of one run, one seed: an interval over seeds needs several runs")
     return "\n".join(lines)
 
 

@@ -144,6 +144,9 @@ def test_a_chapter_run_is_set_beside_the_committed_runs_only_with_their_settings
     assert "| linear probe | 75.0 ± 5.0 | 60.0 ± 0.0 |" in same and same.splitlines()[3].endswith(
         " +2.0 |"
     )
-    assert "within the range of the committed seeds' on 0 of 5 measures" in same
+    assert (
+        "within the range of the committed seeds' gains on 0 of 5 measures; outside it on linear probe (+2.0),"
+        in same
+    )
     other = comparison.seed_table("vcop", run(0, 0.62, epochs=5), folder=folder)
     assert "this page's run" not in other.splitlines()[0] and "not set beside them" in other
