@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from ssvlib.papers import PAPERS
 from ssvlib.settings import Element, Sample
 from ssvlib.tasks.o3n import O3N
 from ssvlib.tasks.opn import OPN
@@ -24,6 +25,11 @@ TASKS = [
     O3N(encoding="dynamic"),
 ]
 IDS = ["vcop", "vcop-residual", "shuffle_learn", "opn", "o3n-frames", "o3n", "o3n-dynamic"]
+# and the task of every paper's presets, so that a paper added to PAPERS is checked here too
+for _paper in PAPERS.values():
+    for _preset, _recipe in _paper.presets.items():
+        TASKS.append(_recipe.task)
+        IDS.append(f"{_paper.key}-{_preset}")
 
 
 # --------------------------------------------------------------------------- the contract
