@@ -181,12 +181,6 @@ def _gain_with_interval(gain: Spread) -> str:
     return f"{_signed_value(gain.mean)} [{_signed_value(bounds[0])}, {_signed_value(bounds[1])}]"
 
 
-def _signed(spread: Spread) -> str:
-    """A gain with its sign: '+7.8 ± 0.9'."""
-    text = spread.text()
-    return text if text.startswith("-") else f"+{text}"
-
-
 def format_reported() -> str:
     """A Markdown table of the papers' own fine-tuning numbers (%, as they report them)."""
     lines = [
